@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sotto",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sotto", targets: ["sotto"]),
+        .library(name: "SottoCore", targets: ["SottoCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C module maps over system libraries; no C code of our own beyond inline shims.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2",
+                       providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CSottoShims"),
+        // The vault format and crypto. No FUSE dependency: the CLI uses it offline.
+        .target(name: "SottoCore", dependencies: ["CLibCrypto", "CArgon2", "CSottoShims"]),
+        .executableTarget(name: "sotto", dependencies: [
+            "SottoCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "SottoCLITests", dependencies: ["SottoCore"]),
+    ]
+)

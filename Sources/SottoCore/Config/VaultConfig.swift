@@ -1,0 +1,200 @@
+import Foundation
+
+/// `sotto.conf`: the vault's config (format v1), JSON at the vault root.
+///
+/// It holds no secret in the clear: the master key exists only wrapped in key slots, each under its
+/// own password-derived key (Argon2id → AES-256-GCM, the slot's metadata as AAD). `checksum`
+/// (SHA-256, unkeyed) tells accidental damage apart from a wrong password before any KDF runs;
+/// `mac` (HMAC-SHA256 under a master-derived key) authenticates everything once a slot opens.
+/// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
+public struct VaultConfig: Equatable {
+    public static let currentVersion = 1
+    public static let maxSlots = 8
+    public static let vaultIDSize = 16
+    public static let saltSize = 16
+    public static let contentCipherName = "AES-256-GCM"
+    public static let nameCipherName = "AES-256-SIV"
+    public static let formatName = "sotto"
+
+    public struct Slot: Equatable {
+        public var index: Int
+        public var kdf: Argon2idParameters
+        public var salt: [UInt8]
+        /// nonce(12) || encrypted master key(32) || tag(16)
+        public var wrappedMasterKey: [UInt8]
+
+        /// The slot's metadata, bound as AAD to the wrapped key: a slot's KDF parameters or salt
+        /// cannot be changed, nor a slot moved to another vault or index, without failing to open.
+        func associatedData(vaultID: [UInt8]) -> [UInt8] {
+            Array("sotto-slot-v1|vault=\(Hex.encode(vaultID))|slot=\(index)|kdf=argon2id|m=\(kdf.memoryKiB)|t=\(kdf.iterations)|p=\(kdf.parallelism)|salt=\(Hex.encode(salt))".utf8)
+        }
+    }
+
+    public var version: Int
+    public var vaultID: [UInt8]
+    public var blockSize: Int
+    public var slots: [Slot]
+    public var checksum: [UInt8] = []
+    public var mac: [UInt8] = []
+
+    public var layout: ContentLayout { ContentLayout(blockSize: blockSize) }
+
+    /// The bytes `checksum` and `mac` cover: one field per line, slots by index.
+    public var canonicalBytes: [UInt8] {
+        var s = "sotto-config-v1\nversion=\(version)\nvaultID=\(Hex.encode(vaultID))\nblockSize=\(blockSize)\n"
+        s += "contentCipher=\(Self.contentCipherName)\nnameCipher=\(Self.nameCipherName)\n"
+        for slot in slots.sorted(by: { $0.index < $1.index }) {
+            s += "slot=\(slot.index) kdf=argon2id m=\(slot.kdf.memoryKiB) t=\(slot.kdf.iterations) p=\(slot.kdf.parallelism)"
+            s += " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))\n"
+        }
+        return Array(s.utf8)
+    }
+
+    // MARK: Parsing
+
+    public enum LoadError: Error, Equatable {
+        /// The file is not a Sotto config, or a field is missing, malformed or out of bounds.
+        case damaged(String)
+        case unsupportedVersion(Int)
+    }
+
+    public static func parse(_ data: [UInt8]) throws(LoadError) -> VaultConfig {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(data)), let obj = json as? [String: Any] else {
+            throw .damaged("not valid JSON")
+        }
+        guard obj["format"] as? String == formatName else { throw .damaged("not a Sotto vault config (\"format\" is not \"sotto\")") }
+        guard let version = obj["version"] as? Int else { throw .damaged("\"version\" missing") }
+        // Checked before anything else: a newer format may have fields this build does not know.
+        guard version <= currentVersion else { throw .unsupportedVersion(version) }
+        guard version >= 1 else { throw .damaged("\"version\" \(version) is not a valid version") }
+        guard obj["contentCipher"] as? String == contentCipherName, obj["nameCipher"] as? String == nameCipherName else {
+            throw .damaged("unknown cipher (expected \(contentCipherName) and \(nameCipherName))")
+        }
+        guard let idHex = obj["vaultID"] as? String, let vaultID = Hex.decode(idHex), vaultID.count == vaultIDSize else {
+            throw .damaged("\"vaultID\" missing or malformed")
+        }
+        guard let blockSize = obj["blockSize"] as? Int, ContentLayout.allowedBlockSizes.contains(blockSize) else {
+            throw .damaged("\"blockSize\" missing or not one of \(ContentLayout.allowedBlockSizes)")
+        }
+        guard let rawSlots = obj["slots"] as? [[String: Any]], !rawSlots.isEmpty, rawSlots.count <= maxSlots else {
+            throw .damaged("\"slots\" missing, empty, or more than \(maxSlots)")
+        }
+        var slots: [Slot] = []
+        for raw in rawSlots {
+            guard let index = raw["slot"] as? Int, (0..<maxSlots).contains(index), !slots.contains(where: { $0.index == index }) else {
+                throw .damaged("a key slot has a missing, duplicate or out-of-range index")
+            }
+            guard raw["kdf"] as? String == "argon2id" else { throw .damaged("key slot \(index): unknown KDF (expected argon2id)") }
+            guard let m = raw["memoryKiB"] as? Int, let t = raw["iterations"] as? Int, let p = raw["parallelism"] as? Int,
+                  let mm = UInt32(exactly: m), let tt = UInt32(exactly: t), let pp = UInt32(exactly: p) else {
+                throw .damaged("key slot \(index): KDF parameters missing")
+            }
+            let kdf = Argon2idParameters(memoryKiB: mm, iterations: tt, parallelism: pp)
+            guard kdf.isWithinBounds else {
+                throw .damaged("key slot \(index): KDF parameters m=\(m) KiB t=\(t) p=\(p) are outside the accepted bounds (memory \(Argon2idParameters.memoryKiBRange) KiB, iterations \(Argon2idParameters.iterationsRange), parallelism \(Argon2idParameters.parallelismRange)); refusing to run them")
+            }
+            guard let saltB64 = raw["salt"] as? String, let salt = Base64URL.decode(saltB64), salt.count == saltSize else {
+                throw .damaged("key slot \(index): salt missing or malformed")
+            }
+            guard let wB64 = raw["wrappedMasterKey"] as? String, let wrapped = Base64URL.decode(wB64),
+                  wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize else {
+                throw .damaged("key slot \(index): wrapped key missing or malformed")
+            }
+            slots.append(Slot(index: index, kdf: kdf, salt: salt, wrappedMasterKey: wrapped))
+        }
+        guard let ck = obj["checksum"] as? String, let checksum = Hex.decode(ck), checksum.count == 32,
+              let mh = obj["mac"] as? String, let mac = Hex.decode(mh), mac.count == 32 else {
+            throw .damaged("\"checksum\" or \"mac\" missing or malformed")
+        }
+        let config = VaultConfig(version: version, vaultID: vaultID, blockSize: blockSize,
+                                 slots: slots.sorted { $0.index < $1.index }, checksum: checksum, mac: mac)
+        guard let expected = try? Digest.sha256(config.canonicalBytes), Digest.constantTimeEqual(expected, checksum) else {
+            throw .damaged("checksum mismatch: the file was altered or corrupted")
+        }
+        return config
+    }
+
+    /// Stable, human-readable JSON (fixed key order, one slot per line).
+    public func serialized() -> [UInt8] {
+        var s = "{\n"
+        s += "  \"format\": \"\(Self.formatName)\",\n"
+        s += "  \"version\": \(version),\n"
+        s += "  \"vaultID\": \"\(Hex.encode(vaultID))\",\n"
+        s += "  \"blockSize\": \(blockSize),\n"
+        s += "  \"contentCipher\": \"\(Self.contentCipherName)\",\n"
+        s += "  \"nameCipher\": \"\(Self.nameCipherName)\",\n"
+        s += "  \"slots\": [\n"
+        s += slots.sorted { $0.index < $1.index }.map { slot in
+            "    {\"slot\": \(slot.index), \"kdf\": \"argon2id\", \"memoryKiB\": \(slot.kdf.memoryKiB), \"iterations\": \(slot.kdf.iterations), \"parallelism\": \(slot.kdf.parallelism), \"salt\": \"\(Base64URL.encode(slot.salt))\", \"wrappedMasterKey\": \"\(Base64URL.encode(slot.wrappedMasterKey))\"}"
+        }.joined(separator: ",\n")
+        s += "\n  ],\n"
+        s += "  \"checksum\": \"\(Hex.encode(checksum))\",\n"
+        s += "  \"mac\": \"\(Hex.encode(mac))\"\n"
+        s += "}\n"
+        return Array(s.utf8)
+    }
+
+    // MARK: Keys
+
+    /// Derives the slot's key-encryption key from `password` (Argon2id) and wraps `masterKey`.
+    public static func makeSlot(index: Int, masterKey: SecretBytes, password: SecretBytes, kdf: Argon2idParameters,
+                                vaultID: [UInt8]) throws -> Slot {
+        var slot = Slot(index: index, kdf: kdf, salt: try SecureRandom.bytes(saltSize), wrappedMasterKey: [])
+        let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: kdf, length: AESGCM.keySize)
+        let aad = slot.associatedData(vaultID: vaultID)
+        var wrapped = [UInt8](repeating: 0, count: AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize)
+        let gcm = try AESGCM()
+        try wrapped.withUnsafeMutableBytes { w in
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: w[0..<12]))
+            try kek.withUnsafeBytes { k in
+                try masterKey.withUnsafeBytes { mk in
+                    try aad.withUnsafeBytes { a in
+                        try gcm.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a, plaintext: mk,
+                                     ciphertext: UnsafeMutableRawBufferPointer(rebasing: w[12..<44]),
+                                     tag: UnsafeMutableRawBufferPointer(rebasing: w[44..<60]))
+                    }
+                }
+            }
+        }
+        slot.wrappedMasterKey = wrapped
+        return slot
+    }
+
+    /// Tries `password` on every slot; returns the master key and the slot it opened, or nil.
+    public func unwrapMasterKey(password: SecretBytes) throws -> (SecretBytes, Int)? {
+        let gcm = try AESGCM()
+        for slot in slots {
+            let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: slot.kdf, length: AESGCM.keySize)
+            let master = SecretBytes(count: VaultKeys.masterKeySize)
+            let aad = slot.associatedData(vaultID: vaultID)
+            do {
+                try kek.withUnsafeBytes { k in
+                    try master.withUnsafeMutableBytes { mk in
+                        try aad.withUnsafeBytes { a in
+                            try slot.wrappedMasterKey.withUnsafeBytes { w in
+                                try gcm.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a,
+                                             ciphertext: UnsafeRawBufferPointer(rebasing: w[12..<44]),
+                                             tag: UnsafeRawBufferPointer(rebasing: w[44..<60]), plaintext: mk)
+                            }
+                        }
+                    }
+                }
+                return (master, slot.index)
+            } catch CryptoError.authenticationFailed {
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// Recomputes `checksum` and `mac` after a change.
+    public mutating func seal(keys: VaultKeys) throws {
+        let bytes = canonicalBytes
+        checksum = try Digest.sha256(bytes)
+        mac = try Digest.hmacSHA256(key: keys.configMAC, bytes)
+    }
+
+    public func verifyMAC(keys: VaultKeys) throws -> Bool {
+        Digest.constantTimeEqual(try Digest.hmacSHA256(key: keys.configMAC, canonicalBytes), mac)
+    }
+}

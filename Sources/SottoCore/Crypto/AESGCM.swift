@@ -1,0 +1,92 @@
+import CLibCrypto
+
+/// AES-256-GCM through OpenSSL EVP with a reusable context.
+///
+/// A context is not thread-safe: keep one per thread. Reusing it (and the cipher fetched once)
+/// instead of allocating per block saves about a quarter of the cost of sealing 4 KiB blocks.
+public final class AESGCM {
+    public static let keySize = 32
+    public static let nonceSize = 12
+    public static let tagSize = 16
+    /// nonce + tag stored next to every ciphertext
+    public static let overhead = nonceSize + tagSize
+
+    nonisolated(unsafe) private static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+
+    private let ctx: OpaquePointer
+
+    public init() throws {
+        guard Self.cipher != nil, let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.openssl("EVP_CIPHER_CTX_new (AES-256-GCM)") }
+        self.ctx = ctx
+    }
+
+    deinit { EVP_CIPHER_CTX_free(ctx) }
+
+    /// Encrypts `plaintext` into `ciphertext` (same length) and writes the 16-byte tag.
+    public func seal(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                     plaintext: UnsafeRawBufferPointer, ciphertext: UnsafeMutableRawBufferPointer,
+                     tag: UnsafeMutableRawBufferPointer) throws {
+        precondition(key.count == Self.keySize && nonce.count == Self.nonceSize && tag.count == Self.tagSize)
+        precondition(ciphertext.count >= plaintext.count)
+        guard EVP_EncryptInit_ex2(ctx, Self.cipher, u8(key), u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_EncryptInit_ex2") }
+        var outLen: Int32 = 0
+        if aad.count > 0 {
+            guard EVP_EncryptUpdate(ctx, nil, &outLen, u8(aad), Int32(aad.count)) == 1 else { throw CryptoError.openssl("EVP_EncryptUpdate(aad)") }
+        }
+        if plaintext.count > 0 {
+            guard EVP_EncryptUpdate(ctx, mu8(ciphertext), &outLen, u8(plaintext), Int32(plaintext.count)) == 1,
+                  Int(outLen) == plaintext.count else { throw CryptoError.openssl("EVP_EncryptUpdate") }
+        }
+        var finalLen: Int32 = 0
+        var scratch: UInt8 = 0
+        guard EVP_EncryptFinal_ex(ctx, &scratch, &finalLen) == 1 else { throw CryptoError.openssl("EVP_EncryptFinal_ex") }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), tag.baseAddress) == 1 else {
+            throw CryptoError.openssl("EVP_CTRL_AEAD_GET_TAG")
+        }
+    }
+
+    /// Decrypts and authenticates; throws `.authenticationFailed` and leaves `plaintext` zeroed on a
+    /// mismatch, so no unauthenticated byte escapes.
+    public func open(key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                     ciphertext: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
+                     plaintext: UnsafeMutableRawBufferPointer) throws {
+        precondition(key.count == Self.keySize && nonce.count == Self.nonceSize && tag.count == Self.tagSize)
+        precondition(plaintext.count >= ciphertext.count)
+        guard EVP_DecryptInit_ex2(ctx, Self.cipher, u8(key), u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_DecryptInit_ex2") }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), UnsafeMutableRawPointer(mutating: tag.baseAddress)) == 1 else {
+            throw CryptoError.openssl("EVP_CTRL_AEAD_SET_TAG")
+        }
+        var outLen: Int32 = 0
+        if aad.count > 0 {
+            guard EVP_DecryptUpdate(ctx, nil, &outLen, u8(aad), Int32(aad.count)) == 1 else { throw CryptoError.openssl("EVP_DecryptUpdate(aad)") }
+        }
+        if ciphertext.count > 0 {
+            guard EVP_DecryptUpdate(ctx, mu8(plaintext), &outLen, u8(ciphertext), Int32(ciphertext.count)) == 1 else {
+                throw CryptoError.openssl("EVP_DecryptUpdate")
+            }
+        }
+        var finalLen: Int32 = 0
+        var scratch: UInt8 = 0
+        guard EVP_DecryptFinal_ex(ctx, &scratch, &finalLen) > 0 else {
+            if ciphertext.count > 0 { memsetZero(plaintext, ciphertext.count) }
+            throw CryptoError.authenticationFailed
+        }
+    }
+}
+
+/// Helpers for the narrow C pointer types OpenSSL wants; empty buffers become a valid dummy pointer.
+nonisolated(unsafe) private let emptyByte = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+
+@inline(__always) func u8(_ b: UnsafeRawBufferPointer) -> UnsafePointer<UInt8> {
+    guard let p = b.baseAddress else { return UnsafePointer(emptyByte) }
+    return p.assumingMemoryBound(to: UInt8.self)
+}
+
+@inline(__always) func mu8(_ b: UnsafeMutableRawBufferPointer) -> UnsafeMutablePointer<UInt8> {
+    guard let p = b.baseAddress else { return emptyByte }
+    return p.assumingMemoryBound(to: UInt8.self)
+}
+
+@inline(__always) func memsetZero(_ b: UnsafeMutableRawBufferPointer, _ n: Int) {
+    if let p = b.baseAddress { OPENSSL_cleanse(p, n) }
+}

@@ -1,0 +1,79 @@
+import CLibCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Key material or a password: the only type that holds secrets.
+///
+/// The bytes live in their own page-aligned allocation so they can be locked into RAM (`mlock`)
+/// and kept out of core dumps without one secret's unlock releasing a neighbour's page. They are
+/// wiped with `OPENSSL_cleanse` when the value is released, and `description` never shows them.
+public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let count: Int
+    private let base: UnsafeMutableRawPointer
+    private let allocatedSize: Int
+    private let locked: Bool
+
+    /// A zero-filled secret of `count` bytes.
+    public init(count: Int) {
+        precondition(count >= 0)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let size = max(page, (count + page - 1) / page * page)
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, page, size) == 0, let raw else {
+            fatalError("out of memory allocating \(size) bytes for a secret")
+        }
+        memset(raw, 0, size)
+        // Best effort: unprivileged users may hit RLIMIT_MEMLOCK. Swap is then the only exposure.
+        locked = mlock(raw, size) == 0
+        _ = madvise(raw, size, MADV_DONTDUMP)
+        self.base = raw
+        self.allocatedSize = size
+        self.count = count
+    }
+
+    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
+        self.init(count: bytes.count)
+        var i = 0
+        for b in bytes { base.storeBytes(of: b, toByteOffset: i, as: UInt8.self); i += 1 }
+    }
+
+    /// A fresh secret of `count` bytes from OpenSSL's CSPRNG.
+    public static func random(count: Int) throws -> SecretBytes {
+        let s = SecretBytes(count: count)
+        try s.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        return s
+    }
+
+    deinit {
+        OPENSSL_cleanse(base, allocatedSize)
+        if locked { _ = munlock(base, allocatedSize) }
+        free(base)
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeMutableRawBufferPointer(start: base, count: count))
+    }
+
+    /// A new secret holding bytes `range` of this one.
+    public func slice(_ range: Range<Int>) -> SecretBytes {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        let s = SecretBytes(count: range.count)
+        s.withUnsafeMutableBytes { dst in
+            if range.count > 0 { dst.baseAddress!.copyMemory(from: base + range.lowerBound, byteCount: range.count) }
+        }
+        return s
+    }
+
+    /// Constant-time comparison.
+    public func isEqual(to other: SecretBytes) -> Bool {
+        count == other.count && CRYPTO_memcmp(base, other.base, count) == 0
+    }
+
+    public var description: String { "SecretBytes(\(count) bytes, redacted)" }
+    public var debugDescription: String { description }
+}

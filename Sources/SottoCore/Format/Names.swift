@@ -1,0 +1,163 @@
+/// How entries are named in an encrypted directory (format v1).
+///
+/// - `<base64url(AES-SIV(name; AD = directory ID))>`: a file, directory or symlink whose plaintext
+///   name is `name`. Deterministic, so a lookup encrypts the name instead of listing the directory.
+/// - `sotto.long.<base64url(SHA-256(encoded name))>`: a directory holding an entry whose encoded
+///   name is over 255 bytes; inside, `name` holds the encoded name and `data` is the entry itself.
+///   One directory keeps the pieces together through renames and sync (Cryptomator's separate side
+///   files got separated: their issues 1036 and 891).
+/// - `sotto.dir.<32 hex>`: empty file; its name is one ID of this directory (see `DirectoryIDs`).
+/// - `sotto.tmp.<hex>`: a file being written; never listed, removed by fsck.
+/// - `sotto.conf`, `sotto.conf.bak`, `sotto.conf.tmp`: the vault config (root only).
+/// Base64url has no '.', so no encrypted name can collide with a reserved one. Anything else
+/// (`.DS_Store`, a sync tool's conflict copy) is foreign and left out of listings.
+public enum BackingName: Equatable {
+    case encrypted(String)
+    case long(String)
+    case directoryID([UInt8])
+    case temporary
+    case config
+    case foreign
+
+    public static let maxEncodedLength = 255
+    public static let longPrefix = "sotto.long."
+    public static let directoryIDPrefix = "sotto.dir."
+    public static let temporaryPrefix = "sotto.tmp."
+    public static let longNameFile = "name"
+    public static let longDataEntry = "data"
+    public static let configFile = "sotto.conf"
+    public static let configBackupFile = "sotto.conf.bak"
+    public static let configTemporaryFile = "sotto.conf.tmp"
+
+    public init(_ raw: [UInt8]) {
+        guard let s = String(validating: raw, as: UTF8.self) else { self = .foreign; return }
+        if s.hasPrefix(Self.directoryIDPrefix) {
+            let hex = String(s.dropFirst(Self.directoryIDPrefix.count))
+            if hex.utf8.count == DirectoryIDs.idSize * 2, let id = Hex.decode(hex) { self = .directoryID(id) } else { self = .foreign }
+        } else if s.hasPrefix(Self.longPrefix) {
+            let h = s.dropFirst(Self.longPrefix.count)
+            self = (h.utf8.count == 43 && Base64URL.decode(Array(h.utf8)) != nil) ? .long(s) : .foreign
+        } else if s.hasPrefix(Self.temporaryPrefix) {
+            self = .temporary
+        } else if s == Self.configFile || s == Self.configBackupFile || s == Self.configTemporaryFile {
+            self = .config
+        } else if raw.count > AESSIV.tagSize, Base64URL.decode(raw) != nil {
+            self = .encrypted(s)
+        } else {
+            self = .foreign
+        }
+    }
+
+    public static func longName(forEncoded encoded: String) throws -> String {
+        longPrefix + Base64URL.encode(try Digest.sha256(Array(encoded.utf8)))
+    }
+
+    public static func directoryIDFile(_ id: [UInt8]) -> String { directoryIDPrefix + Hex.encode(id) }
+
+    public static func temporaryName() throws -> String { temporaryPrefix + Hex.encode(try SecureRandom.bytes(8)) }
+}
+
+/// Plaintext names are byte strings, as on ext4: no Unicode normalization, so two names Linux keeps
+/// apart stay apart (see docs/format.md). Compare them as bytes, never as Swift `String`s, which
+/// compare by canonical equivalence.
+public enum PlainName {
+    public static let maxLength = 255
+
+    /// ENAMETOOLONG for over 255 bytes, EINVAL for empty, ".", "..", or '/' or NUL inside.
+    public static func validate(_ name: [UInt8]) throws(Errno) {
+        guard !name.isEmpty, name != [0x2E], name != [0x2E, 0x2E], !name.contains(0x2F), !name.contains(0) else {
+            throw Errno.invalid
+        }
+        guard name.count <= maxLength else { throw Errno.nameTooLong }
+    }
+}
+
+/// Encrypts and decrypts names with AES-256-SIV, the directory ID as associated data, so equal
+/// names in different directories differ.
+public struct NameCipher: Sendable {
+    let key: SecretBytes
+
+    public init(keys: VaultKeys) { key = keys.names }
+
+    public func encrypt(_ name: [UInt8], directoryID: [UInt8]) throws -> String {
+        try PlainName.validate(name)
+        return Base64URL.encode(try key.withUnsafeBytes { try AESSIV.seal(name, associatedData: [directoryID], key: $0) })
+    }
+
+    /// nil if `encoded` is not a name of this directory under this key.
+    public func decrypt(_ encoded: String, directoryID: [UInt8]) -> [UInt8]? {
+        guard let sealed = Base64URL.decode(encoded), sealed.count > AESSIV.tagSize else { return nil }
+        guard let name = try? key.withUnsafeBytes({ try AESSIV.open(sealed, associatedData: [directoryID], key: $0) }) else { return nil }
+        guard (try? PlainName.validate(name)) != nil else { return nil }
+        return name
+    }
+}
+
+/// A directory's IDs. Each directory holds one `sotto.dir.<hex>` file, made with a random ID when
+/// the directory is created. When two devices create the same directory offline, a sync tool
+/// merges both into one directory with two ID files; every name inside still decrypts under the
+/// ID it was made with, so nothing is lost (gocryptfs issue 151 lost them). New names use the
+/// smallest ID ("primary"); lookups try each.
+public struct DirectoryIDs: Equatable, Sendable {
+    public static let idSize = 16
+    public let all: [[UInt8]]  // sorted, non-empty
+    public var primary: [UInt8] { all[0] }
+
+    public init?(_ ids: [[UInt8]]) {
+        guard !ids.isEmpty else { return nil }
+        all = ids.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    public static func random() throws -> [UInt8] { try SecureRandom.bytes(idSize) }
+}
+
+/// Symlink targets: AES-256-GCM under the symlink key, stored as the backing symlink's target,
+/// `base64url(nonce || ciphertext || tag)`.
+public struct SymlinkCipher {
+    let key: SecretBytes
+    public init(keys: VaultKeys) { key = keys.symlinks }
+
+    /// Longest plaintext target whose encoding fits PATH_MAX (4096 with NUL): 3041 bytes.
+    public static let maxTargetLength = (4095 * 3 / 4) - AESGCM.overhead
+
+    public func encrypt(_ target: [UInt8], gcm: AESGCM) throws -> [UInt8] {
+        guard !target.isEmpty else { throw Errno.noEntry }
+        guard target.count <= Self.maxTargetLength else { throw Errno.nameTooLong }
+        var out = [UInt8](repeating: 0, count: target.count + AESGCM.overhead)
+        let n = AESGCM.nonceSize
+        try out.withUnsafeMutableBytes { o in
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: o[0..<n]))
+            try key.withUnsafeBytes { k in
+                try target.withUnsafeBytes { t in
+                    try gcm.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: o[0..<n]), aad: UnsafeRawBufferPointer(start: nil, count: 0),
+                                 plaintext: t, ciphertext: UnsafeMutableRawBufferPointer(rebasing: o[n..<(n + target.count)]),
+                                 tag: UnsafeMutableRawBufferPointer(rebasing: o[(n + target.count)...]))
+                }
+            }
+        }
+        return Array(Base64URL.encode(out).utf8)
+    }
+
+    public func decrypt(_ stored: [UInt8], gcm: AESGCM) throws -> [UInt8] {
+        guard let raw = Base64URL.decode(stored), raw.count > AESGCM.overhead else { throw CryptoError.authenticationFailed }
+        let n = AESGCM.nonceSize
+        let len = raw.count - AESGCM.overhead
+        var out = [UInt8](repeating: 0, count: len)
+        try raw.withUnsafeBytes { r in
+            try key.withUnsafeBytes { k in
+                try out.withUnsafeMutableBytes { o in
+                    try gcm.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: r[0..<n]), aad: UnsafeRawBufferPointer(start: nil, count: 0),
+                                 ciphertext: UnsafeRawBufferPointer(rebasing: r[n..<(n + len)]),
+                                 tag: UnsafeRawBufferPointer(rebasing: r[(n + len)...]), plaintext: o)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The plaintext length of a target from the backing symlink's size alone, so `stat` never
+    /// has to read (and touch the atime of) the link.
+    public static func plaintextLength(storedLength: Int) -> Int {
+        max(0, (Base64URL.decodedLength(storedLength) ?? 0) - AESGCM.overhead)
+    }
+}

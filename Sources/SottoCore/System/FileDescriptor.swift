@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A POSIX error number with its message.
+public struct Errno: Error, Equatable, CustomStringConvertible, Sendable {
+    public let rawValue: Int32
+    public init(_ rawValue: Int32) { self.rawValue = rawValue }
+    public static var current: Errno { Errno(errno) }
+    public var description: String { String(cString: strerror(rawValue)) }
+
+    public static let noEntry = Errno(ENOENT)
+    public static let exists = Errno(EEXIST)
+    public static let notDirectory = Errno(ENOTDIR)
+    public static let isDirectory = Errno(EISDIR)
+    public static let notEmpty = Errno(ENOTEMPTY)
+    public static let io = Errno(EIO)
+    public static let nameTooLong = Errno(ENAMETOOLONG)
+    public static let invalid = Errno(EINVAL)
+}
+
+/// Runs a syscall, retrying on EINTR, turning -1 into a thrown `Errno`.
+@discardableResult
+@inline(__always)
+func retryingSyscall<T: BinaryInteger>(_ call: () -> T) throws(Errno) -> T {
+    while true {
+        let r = call()
+        if r != -1 { return r }
+        let e = errno
+        if e != EINTR { throw Errno(e) }
+    }
+}
+
+/// A thin typed wrapper over a file descriptor (after apple/swift-system's `FileDescriptor`).
+/// The owner closes it explicitly.
+public struct FileDescriptor: Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let currentWorkingDirectory = FileDescriptor(rawValue: AT_FDCWD)
+
+    /// `openat(2)`; `name` may be a path relative to `directory` or absolute.
+    public static func open(_ name: [UInt8], in directory: FileDescriptor = .currentWorkingDirectory,
+                            flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        let fd = try withCString(name) { (p) throws(Errno) -> Int32 in
+            try retryingSyscall { openat(directory.rawValue, p, flags | O_CLOEXEC, mode) }
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    public static func open(_ path: String, in directory: FileDescriptor = .currentWorkingDirectory,
+                            flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        try open(Array(path.utf8), in: directory, flags: flags, mode: mode)
+    }
+
+    public func close() { _ = Glibc.close(rawValue) }
+
+    /// Reads until `buffer` is full or end of file; returns the byte count read.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int? = nil) throws(Errno) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let p = buffer.baseAddress! + done
+            let want = buffer.count - done
+            let n: Int
+            if let offset {
+                n = try retryingSyscall { pread(rawValue, p, want, off_t(offset + done)) }
+            } else {
+                n = try retryingSyscall { Glibc.read(rawValue, p, want) }
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes all of `buffer` (at `offset`, or at the current position).
+    public func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: Int? = nil) throws(Errno) {
+        var done = 0
+        while done < buffer.count {
+            let p = buffer.baseAddress! + done
+            let want = buffer.count - done
+            let n: Int
+            if let offset {
+                n = try retryingSyscall { pwrite(rawValue, p, want, off_t(offset + done)) }
+            } else {
+                n = try retryingSyscall { Glibc.write(rawValue, p, want) }
+            }
+            done += n
+        }
+    }
+
+    public func writeAll(_ bytes: [UInt8], at offset: Int? = nil) throws(Errno) {
+        var failure: Errno?
+        bytes.withUnsafeBytes { b in
+            do throws(Errno) { try writeAll(b, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    public func stat() throws(Errno) -> Glibc.stat {
+        var st = Glibc.stat()
+        try retryingSyscall { fstat(rawValue, &st) }
+        return st
+    }
+
+    public func sync() throws(Errno) { try retryingSyscall { fsync(rawValue) } }
+
+    public func truncate(to size: Int) throws(Errno) { try retryingSyscall { ftruncate(rawValue, off_t(size)) } }
+}
+
+/// Calls `body` with a NUL-terminated copy of `bytes`.
+@inline(__always)
+func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
+    if bytes.contains(0) { throw Errno.invalid }
+    var z = bytes
+    z.append(0)
+    return try z.withUnsafeBufferPointer { (b) throws(Errno) -> R in
+        try b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { (p) throws(Errno) -> R in try body(p) }
+    }
+}

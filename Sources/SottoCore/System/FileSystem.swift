@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSottoShims
+
+/// Path-level calls the core needs, each a thin wrapper that throws `Errno`.
+public enum FileSystem {
+    public static func lstat(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) -> stat {
+        var st = stat()
+        try withCString(path) { (p) throws(Errno) in try retryingSyscall { fstatat(dir.rawValue, p, &st, AT_SYMLINK_NOFOLLOW) } }
+        return st
+    }
+
+    public static func lstat(_ path: String) throws(Errno) -> stat { try lstat(Array(path.utf8)) }
+
+    public static func exists(_ path: String) -> Bool { (try? lstat(path)) != nil }
+
+    public static func mkdir(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory, mode: mode_t) throws(Errno) {
+        try withCString(path) { (p) throws(Errno) in try retryingSyscall { mkdirat(dir.rawValue, p, mode) } }
+    }
+
+    public static func mkdir(_ path: String, mode: mode_t) throws(Errno) { try mkdir(Array(path.utf8), mode: mode) }
+
+    public static func rename(_ from: String, _ to: String) throws(Errno) {
+        try retryingSyscall { Glibc.rename(from, to) }
+    }
+
+    /// Renames only if `to` does not exist (RENAME_NOREPLACE), so a racing writer is never overwritten.
+    public static func renameNoReplace(_ from: String, _ to: String) throws(Errno) {
+        try retryingSyscall { sotto_renameat2(AT_FDCWD, from, AT_FDCWD, to, sotto_rename_noreplace()) }
+    }
+
+    public static func unlink(_ path: String) throws(Errno) { try retryingSyscall { Glibc.unlink(path) } }
+
+    public static func rmdir(_ path: String) throws(Errno) { try retryingSyscall { Glibc.rmdir(path) } }
+
+    public static func symlink(target: [UInt8], at path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) {
+        try withCString(target) { (t) throws(Errno) in
+            try withCString(path) { (p) throws(Errno) in try retryingSyscall { symlinkat(t, dir.rawValue, p) } }
+        }
+    }
+
+    public static func readlink(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = try withCString(path) { (p) throws(Errno) -> Int in
+            let r = buf.withUnsafeMutableBytes { b in
+                readlinkat(dir.rawValue, p, b.baseAddress!.assumingMemoryBound(to: CChar.self), b.count)
+            }
+            if r < 0 { throw Errno.current }
+            return r
+        }
+        return Array(buf[0..<n])
+    }
+
+    /// The names in a directory (without "." and ".."), as raw bytes.
+    public static func listDirectory(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) -> [[UInt8]] {
+        let fd = try FileDescriptor.open(path, in: dir, flags: O_RDONLY | O_DIRECTORY)
+        guard let d = fdopendir(fd.rawValue) else { let e = Errno.current; fd.close(); throw e }
+        defer { closedir(d) }
+        var names: [[UInt8]] = []
+        while true {
+            errno = 0
+            guard let ent = readdir(d) else {
+                if errno != 0 { throw Errno.current }
+                break
+            }
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> [UInt8] in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let len = bytes.firstIndex(of: 0) ?? bytes.count
+                return Array(bytes[0..<len])
+            }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    public static func listDirectory(_ path: String) throws(Errno) -> [[UInt8]] { try listDirectory(Array(path.utf8)) }
+
+    /// fsync on a directory, so a rename or create in it is durable.
+    public static func syncDirectory(_ path: String) throws(Errno) {
+        let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { fd.close() }
+        try fd.sync()
+    }
+
+    public static func setTimes(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory,
+                                access: timespec, modification: timespec) throws(Errno) {
+        var times = [access, modification]
+        try withCString(path) { (p) throws(Errno) in
+            try retryingSyscall { utimensat(dir.rawValue, p, &times, AT_SYMLINK_NOFOLLOW) }
+        }
+    }
+}
+
+extension Glibc.stat {
+    public var isDirectory: Bool { (st_mode & S_IFMT) == S_IFDIR }
+    public var isRegularFile: Bool { (st_mode & S_IFMT) == S_IFREG }
+    public var isSymlink: Bool { (st_mode & S_IFMT) == S_IFLNK }
+    public var permissions: mode_t { st_mode & 0o7777 }
+}

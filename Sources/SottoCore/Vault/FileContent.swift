@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whole-file streaming encryption and decryption (import, export, cat). The mount's random-access
+/// read/write builds on the same `BlockCipher`.
+public enum FileContent {
+    /// Blocks handled per syscall: large sequential I/O, one RAND_bytes call per batch.
+    static let blocksPerBatch = 16
+
+    public enum DecodeError: Error, Equatable {
+        case invalidSize(ciphertextSize: Int)
+        case header(FileHeader.ParseError)
+        case block(index: Int, count: Int)
+
+        public var description: String {
+            switch self {
+            case .invalidSize(let c):
+                return "its size (\(c) bytes) is not one a complete file can have: it was cut short or extended"
+            case .header(.tooShort): return "its header is missing"
+            case .header(.unsupportedVersion(let v)): return "its header has unknown version \(v)"
+            case .header(.authenticationFailed): return "its header does not authenticate"
+            case .block(let i, let n):
+                return "block \(i) of \(n) does not authenticate" + (i == n - 1 ? " (as the last block: the file may have been cut short)" : "")
+            }
+        }
+    }
+
+    /// Encrypts everything `source` yields into `dest` (an empty backing file); returns the
+    /// plaintext byte count.
+    @discardableResult
+    public static func encrypt(from source: FileDescriptor, to dest: FileDescriptor, keys: VaultKeys,
+                               layout: ContentLayout) throws -> Int {
+        let gcm = try AESGCM()
+        let (header, headerBytes) = try FileHeader.create(wrapKey: keys.fileKeyWrap, gcm: gcm)
+        try dest.writeAll(headerBytes, at: 0)
+        let cipher = BlockCipher(header: header, layout: layout)
+        let B = layout.blockSize, CB = layout.cipherBlockSize, n = AESGCM.nonceSize
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B * blocksPerBatch, alignment: 16)
+        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: CB * blocksPerBatch, alignment: 16)
+        let nonces = UnsafeMutableRawBufferPointer.allocate(byteCount: n * blocksPerBatch, alignment: 16)
+        defer {
+            // Plaintext passed through these buffers: wipe before freeing.
+            memsetZero(plain, plain.count); plain.deallocate(); sealed.deallocate(); nonces.deallocate()
+        }
+        var index = 0, offset = FileHeader.size, total = 0
+        while true {
+            let got = try source.read(into: plain)
+            let atEnd = got < plain.count
+            // Full blocks are never last; at the end, the remainder (possibly empty) is.
+            let blocks = atEnd ? got / B + 1 : got / B
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: nonces[0..<(n * blocks)]))
+            var out = 0
+            for b in 0..<blocks {
+                let len = min(B, got - b * B)
+                let last = atEnd && b == blocks - 1
+                let dst = UnsafeMutableRawBufferPointer(rebasing: sealed[out..<(out + len + AESGCM.overhead)])
+                dst.baseAddress!.copyMemory(from: nonces.baseAddress! + b * n, byteCount: n)
+                try cipher.seal(index: index, last: last, plaintext: UnsafeRawBufferPointer(rebasing: plain[(b * B)..<(b * B + len)]),
+                                into: dst, gcm: gcm)
+                out += len + AESGCM.overhead
+                index += 1
+            }
+            try dest.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: offset)
+            offset += out
+            total += got
+            if atEnd { break }
+        }
+        return total
+    }
+
+    /// Decrypts a backing file, handing each authenticated block's plaintext to `sink` in order.
+    /// Nothing of a block reaches `sink` before it authenticates; an invalid size is caught before
+    /// any block is read.
+    public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout,
+                               sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let size = Int(try fd.stat().st_size)
+        guard let plainSize = layout.plaintextSize(ciphertextSize: size) else { throw DecodeError.invalidSize(ciphertextSize: size) }
+        let gcm = try AESGCM()
+        var headerBytes = [UInt8](repeating: 0, count: FileHeader.size)
+        let got = try headerBytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0) }
+        let header: FileHeader
+        do {
+            header = try headerBytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<got]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
+        } catch let e as FileHeader.ParseError {
+            throw DecodeError.header(e)
+        }
+        let cipher = BlockCipher(header: header, layout: layout)
+        let count = layout.blockCount(plaintextSize: plainSize)
+        let B = layout.blockSize, CB = layout.cipherBlockSize
+        let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: CB * blocksPerBatch, alignment: 16)
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B * blocksPerBatch, alignment: 16)
+        defer { memsetZero(plain, plain.count); plain.deallocate(); stored.deallocate() }
+        var index = 0
+        while index < count {
+            let batch = min(blocksPerBatch, count - index)
+            let offset = layout.cipherOffset(ofBlock: index)
+            let want = min(batch * CB, size - offset)
+            let n = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: stored[0..<want]), at: offset)
+            guard n == want else { throw DecodeError.invalidSize(ciphertextSize: offset + n) }  // shrank while reading
+            var produced = 0
+            for b in 0..<batch {
+                let start = b * CB
+                let len = min(CB, want - start)
+                do {
+                    produced += try cipher.open(index: index + b, last: index + b == count - 1,
+                                                stored: UnsafeRawBufferPointer(rebasing: stored[start..<(start + len)]),
+                                                into: UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), gcm: gcm)
+                } catch CryptoError.authenticationFailed {
+                    // Hand over what authenticated before this block, then fail.
+                    if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }
+                    throw DecodeError.block(index: index + b, count: count)
+                }
+            }
+            if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }
+            index += batch
+        }
+    }
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An unlocked vault: its config, the subkeys of its master key, and the ciphers built on them.
+public final class Vault {
+    public let path: String
+    public private(set) var config: VaultConfig
+    public let keys: VaultKeys
+    /// The slot the password opened (the one `changePassword` rewraps).
+    public let unlockedSlot: Int
+    public let names: NameCipher
+    public let symlinks: SymlinkCipher
+    public var layout: ContentLayout { config.layout }
+    private let masterKey: SecretBytes
+
+    private init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
+        self.path = path
+        self.config = config
+        self.masterKey = masterKey
+        self.keys = try VaultKeys(masterKey: masterKey, vaultID: config.vaultID)
+        self.names = NameCipher(keys: keys)
+        self.symlinks = SymlinkCipher(keys: keys)
+        self.unlockedSlot = slot
+    }
+
+    public static let defaultBlockSize = 16384
+
+    // MARK: Create
+
+    /// Creates a vault in `path` (made if missing; must be empty otherwise): config and root ID.
+    @discardableResult
+    public static func create(at path: String, password: SecretBytes, kdf: Argon2idParameters = .recommended,
+                              blockSize: Int = defaultBlockSize) throws -> Vault {
+        guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        guard ContentLayout.allowedBlockSizes.contains(blockSize) else {
+            throw SottoError.invalidArgument("block size must be one of \(ContentLayout.allowedBlockSizes)")
+        }
+        guard password.count > 0 else { throw SottoError.passwordInput("the password is empty") }
+        var madeDirectory = false
+        if let st = try? FileSystem.lstat(path) {
+            guard st.isDirectory else { throw SottoError.io(operation: "use as vault directory", path: path, errno: .notDirectory) }
+            let entries = try io("list", path) { () throws(Errno) in try FileSystem.listDirectory(path) }
+            guard entries.isEmpty else { throw SottoError.vaultNotEmpty(path: path) }
+        } else {
+            try io("create directory", path) { () throws(Errno) in try FileSystem.mkdir(path, mode: 0o700) }
+            madeDirectory = true
+        }
+        do {
+            return try initialize(at: path, password: password, kdf: kdf, blockSize: blockSize)
+        } catch {
+            // Leave the directory as it was found: remove only what this call wrote.
+            for name in (try? FileSystem.listDirectory(path)) ?? [] {
+                switch BackingName(name) {
+                case .directoryID, .config: _ = try? FileSystem.unlink(path + "/" + String(decoding: name, as: UTF8.self))
+                default: break
+                }
+            }
+            if madeDirectory { _ = try? FileSystem.rmdir(path) }
+            throw error
+        }
+    }
+
+    private static func initialize(at path: String, password: SecretBytes, kdf: Argon2idParameters, blockSize: Int) throws -> Vault {
+        let masterKey = try SecretBytes.random(count: VaultKeys.masterKeySize)
+        let vaultID = try SecureRandom.bytes(VaultConfig.vaultIDSize)
+        let slot = try VaultConfig.makeSlot(index: 0, masterKey: masterKey, password: password, kdf: kdf, vaultID: vaultID)
+        var config = VaultConfig(version: VaultConfig.currentVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
+        let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: 0)
+        try config.seal(keys: vault.keys)
+        vault.config = config
+        try vault.makeDirectoryID(inBackingDirectory: path)
+        try writeConfig(config, vaultPath: path, keepBackup: false)
+        return vault
+    }
+
+    // MARK: Open
+
+    /// Reads and checks the config without a password (for `info`, and before asking for one).
+    public static func readConfig(at path: String) throws -> VaultConfig {
+        guard let st = try? FileSystem.lstat(path), st.isDirectory else { throw SottoError.vaultMissing(path: path) }
+        let configPath = path + "/" + BackingName.configFile
+        let bytes: [UInt8]
+        do {
+            bytes = try readSmallFile(configPath, limit: 64 * 1024)
+        } catch Errno.noEntry {
+            throw SottoError.notAVault(path: path)
+        } catch let e as Errno {
+            throw SottoError.io(operation: "read config", path: configPath, errno: e)
+        }
+        do {
+            return try VaultConfig.parse(bytes)
+        } catch .unsupportedVersion(let v) {
+            throw SottoError.unsupportedVersion(found: v, supported: VaultConfig.currentVersion)
+        } catch .damaged(let detail) {
+            throw SottoError.configDamaged(path: path, detail: detail)
+        }
+    }
+
+    public static func open(at path: String, password: SecretBytes) throws -> Vault {
+        let config = try readConfig(at: path)
+        guard let (masterKey, slot) = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
+        let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: slot)
+        guard try config.verifyMAC(keys: vault.keys) else {
+            throw SottoError.configDamaged(path: path, detail: "authentication failed (MAC mismatch): the config was modified by something other than sotto")
+        }
+        return vault
+    }
+
+    // MARK: Password
+
+    /// Rewraps the master key in the slot that was unlocked: no file is touched, so the cost is the
+    /// same for an empty vault and a full one. The previous config is kept as sotto.conf.bak.
+    public func changePassword(to newPassword: SecretBytes, kdf: Argon2idParameters? = nil) throws {
+        guard newPassword.count > 0 else { throw SottoError.passwordInput("the new password is empty") }
+        let old = config.slots.first { $0.index == unlockedSlot }!
+        let params = kdf ?? old.kdf
+        guard params.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        var updated = config
+        let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params, vaultID: config.vaultID)
+        updated.slots = updated.slots.map { $0.index == unlockedSlot ? slot : $0 }
+        try updated.seal(keys: keys)
+        try Self.writeConfig(updated, vaultPath: path, keepBackup: true)
+        config = updated
+    }
+
+    /// Crash-safe replace: write a temp file, fsync, rename over, fsync the directory. With
+    /// `keepBackup` the current config is first copied to sotto.conf.bak the same way, so at every
+    /// instant sotto.conf is either the old or the new config, complete.
+    static func writeConfig(_ config: VaultConfig, vaultPath: String, keepBackup: Bool) throws {
+        let configPath = vaultPath + "/" + BackingName.configFile
+        let tmpPath = vaultPath + "/" + BackingName.configTemporaryFile
+        if keepBackup {
+            let current = try io("read config", configPath) { () throws(Errno) in try readSmallFile(configPath, limit: 64 * 1024) }
+            try io("write config backup", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, current) }
+            try io("rename config backup into place", vaultPath + "/" + BackingName.configBackupFile) { () throws(Errno) in
+                try FileSystem.rename(tmpPath, vaultPath + "/" + BackingName.configBackupFile)
+            }
+        }
+        try io("write config", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, config.serialized()) }
+        try io("rename config into place", configPath) { () throws(Errno) in try FileSystem.rename(tmpPath, configPath) }
+        try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
+    }
+
+    // MARK: Directory IDs
+
+    /// Writes a fresh ID file into a backing directory and returns the ID.
+    @discardableResult
+    func makeDirectoryID(inBackingDirectory dir: String) throws -> [UInt8] {
+        let id = try DirectoryIDs.random()
+        let p = dir + "/" + BackingName.directoryIDFile(id)
+        try io("create directory ID", p) { () throws(Errno) in
+            let fd = try FileDescriptor.open(p, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
+            defer { fd.close() }
+            try fd.sync()
+        }
+        return id
+    }
+}
+
+func readSmallFile(_ path: String, limit: Int) throws(Errno) -> [UInt8] {
+    let fd = try FileDescriptor.open(path, flags: O_RDONLY)
+    defer { fd.close() }
+    var buf = [UInt8](repeating: 0, count: limit + 1)
+    var failure: Errno?
+    let n = buf.withUnsafeMutableBytes { b -> Int in
+        do throws(Errno) { return try fd.read(into: b) } catch { failure = error; return 0 }
+    }
+    if let failure { throw failure }
+    guard n <= limit else { throw Errno(EFBIG) }
+    return Array(buf[0..<n])
+}
+
+func writeFileDurably(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(Errno) {
+    let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+    defer { fd.close() }
+    try fd.writeAll(bytes)
+    try fd.sync()
+}

@@ -1,0 +1,285 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum EntryKind: Sendable { case file, directory, symlink, other }
+
+/// One entry of the plaintext tree and where it lives in the vault directory.
+public struct VaultEntry {
+    /// Plaintext path inside the vault, for messages ("/" for the root).
+    public let plainPath: String
+    /// The backing file, directory or symlink (for long names, the container's `data`).
+    public let backingPath: String
+    public let info: stat
+
+    public var kind: EntryKind {
+        if info.isRegularFile { return .file }
+        if info.isDirectory { return .directory }
+        if info.isSymlink { return .symlink }
+        return .other
+    }
+}
+
+/// Something in the vault directory that is left out of a listing, with why.
+public struct SkippedEntry: CustomStringConvertible {
+    public let backingPath: String
+    public let reason: String
+    public var description: String { "\(backingPath): \(reason)" }
+}
+
+/// The plaintext tree over the vault directory, for offline commands (import, export, cat, ls).
+extension Vault {
+    public var root: VaultEntry {
+        get throws { VaultEntry(plainPath: "/", backingPath: path, info: try io("stat", path) { () throws(Errno) in try FileSystem.lstat(path) }) }
+    }
+
+    /// Splits a user's path into name components ("/a//b/" → ["a", "b"]).
+    public static func components(of plainPath: String) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for part in plainPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            let name = Array(part)
+            if name == [0x2E] { continue }
+            guard name != [0x2E, 0x2E] else { throw SottoError.invalidArgument("'..' is not allowed in a vault path: '\(plainPath)'") }
+            out.append(name)
+        }
+        return out
+    }
+
+    static func join(_ parent: String, _ name: [UInt8]) -> String {
+        (parent == "/" ? "" : parent) + "/" + String(decoding: name, as: UTF8.self)
+    }
+
+    /// Finds the entry at a plaintext path by encrypting each component (no directory listing).
+    public func resolve(_ plainPath: String) throws -> VaultEntry {
+        var entry = try root
+        for name in try Self.components(of: plainPath) {
+            guard entry.kind == .directory else { throw SottoError.notFound(path: plainPath) }
+            let ids = try directoryIDs(of: entry)
+            guard let found = try lookup(name, in: entry.backingPath, ids: ids) else { throw SottoError.notFound(path: plainPath) }
+            let st = try io("stat", found) { () throws(Errno) in try FileSystem.lstat(found) }
+            entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found, info: st)
+        }
+        return entry
+    }
+
+    public func directoryIDs(of dir: VaultEntry) throws -> DirectoryIDs {
+        let names = try io("list", dir.backingPath) { () throws(Errno) in try FileSystem.listDirectory(dir.backingPath) }
+        return try directoryIDs(of: dir, names: names)
+    }
+
+    func directoryIDs(of dir: VaultEntry, names: [[UInt8]]) throws -> DirectoryIDs {
+        let ids = names.compactMap { n -> [UInt8]? in
+            if case .directoryID(let id) = BackingName(n) { return id }
+            return nil
+        }
+        guard let set = DirectoryIDs(ids) else {
+            throw SottoError.integrity(path: dir.plainPath, backingPath: dir.backingPath,
+                                       detail: "the directory has no sotto.dir.* ID file, so no name in it can be decrypted")
+        }
+        return set
+    }
+
+    /// The backing path of `name` in a backing directory, or nil if there is none.
+    func lookup(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws -> String? {
+        do { try PlainName.validate(name) } catch { throw SottoError.invalidArgument("'\(String(decoding: name, as: UTF8.self))' is not a valid name: \(error)") }
+        for id in ids.all {
+            let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
+            if FileSystem.exists(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Where an entry named `name` lives under directory ID `id`: the encrypted name, or the long-name
+    /// container's `data`.
+    func backingPath(for name: [UInt8], in backingDir: String, directoryID id: [UInt8]) throws -> String {
+        let encoded = try names.encrypt(name, directoryID: id)
+        if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
+        return backingDir + "/" + (try BackingName.longName(forEncoded: encoded)) + "/" + BackingName.longDataEntry
+    }
+
+    /// The entries of a directory, sorted by name bytes, and what was left out.
+    public func list(_ dir: VaultEntry) throws -> (entries: [(name: [UInt8], entry: VaultEntry)], skipped: [SkippedEntry]) {
+        let raw = try io("list", dir.backingPath) { () throws(Errno) in try FileSystem.listDirectory(dir.backingPath) }
+        let ids = try directoryIDs(of: dir, names: raw)
+        var entries: [(name: [UInt8], entry: VaultEntry)] = []
+        var skipped: [SkippedEntry] = []
+        for r in raw {
+            let rawText = String(decoding: r, as: UTF8.self)
+            let backing = dir.backingPath + "/" + rawText
+            var encoded: String
+            var entryPath = backing
+            switch BackingName(r) {
+            case .directoryID, .temporary, .config:
+                continue
+            case .foreign:
+                skipped.append(SkippedEntry(backingPath: backing, reason: "not a Sotto name (left by another program?)"))
+                continue
+            case .encrypted(let s):
+                encoded = s
+            case .long(let container):
+                let nameFile = backing + "/" + BackingName.longNameFile
+                guard let bytes = try? readSmallFile(nameFile, limit: 4096), let s = String(validating: bytes, as: UTF8.self),
+                      (try? BackingName.longName(forEncoded: s)) == container else {
+                    skipped.append(SkippedEntry(backingPath: backing, reason: "long-name container with a missing or mismatched name file"))
+                    continue
+                }
+                encoded = s
+                entryPath = backing + "/" + BackingName.longDataEntry
+            }
+            guard let name = ids.all.lazy.compactMap({ self.names.decrypt(encoded, directoryID: $0) }).first else {
+                skipped.append(SkippedEntry(backingPath: backing, reason: "name does not decrypt under this directory's ID (damaged, or moved from another directory)"))
+                continue
+            }
+            guard let st = try? FileSystem.lstat(entryPath) else {
+                skipped.append(SkippedEntry(backingPath: entryPath, reason: "entry vanished or is unreadable"))
+                continue
+            }
+            entries.append((name, VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: entryPath, info: st)))
+        }
+        entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        return (entries, skipped)
+    }
+
+    /// Plaintext size of an entry, from the backing size alone; nil for a file whose size is invalid.
+    public func plaintextSize(of entry: VaultEntry) -> Int? {
+        switch entry.kind {
+        case .file: return layout.plaintextSize(ciphertextSize: Int(entry.info.st_size))
+        case .symlink: return SymlinkCipher.plaintextLength(storedLength: Int(entry.info.st_size))
+        default: return Int(entry.info.st_size)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Streams a file's plaintext to `sink`; only authenticated bytes are handed over.
+    public func readFile(_ entry: VaultEntry, to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard entry.kind == .file else {
+            throw SottoError.invalidArgument("'\(entry.plainPath)' is not a regular file")
+        }
+        let fd = try io("open", entry.backingPath) { () throws(Errno) in try FileDescriptor.open(entry.backingPath, flags: O_RDONLY) }
+        defer { fd.close() }
+        do {
+            try FileContent.decrypt(fd, keys: keys, layout: layout, sink: sink)
+        } catch let e as FileContent.DecodeError {
+            throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath, detail: e.description)
+        } catch let e as Errno {
+            throw SottoError.io(operation: "read", path: entry.backingPath, errno: e)
+        }
+    }
+
+    public func readSymlink(_ entry: VaultEntry) throws -> [UInt8] {
+        let stored = try io("read link", entry.backingPath) { () throws(Errno) in try FileSystem.readlink(Array(entry.backingPath.utf8)) }
+        do {
+            return try symlinks.decrypt(stored, gcm: AESGCM())
+        } catch CryptoError.authenticationFailed {
+            throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath, detail: "the symlink target does not authenticate")
+        }
+    }
+
+    // MARK: Creating
+
+    /// Reserves the backing path for a new entry `name` in `dir`: EEXIST if the name is taken; for a
+    /// long name, makes the container and its name file. Returns the path to create the entry at.
+    func prepareNewEntry(_ name: [UInt8], in dir: VaultEntry, ids: DirectoryIDs) throws -> String {
+        let display = Self.join(dir.plainPath, name)
+        if try lookup(name, in: dir.backingPath, ids: ids) != nil { throw SottoError.exists(path: display) }
+        let encoded = try names.encrypt(name, directoryID: ids.primary)
+        if encoded.utf8.count <= BackingName.maxEncodedLength { return dir.backingPath + "/" + encoded }
+        let container = dir.backingPath + "/" + (try BackingName.longName(forEncoded: encoded))
+        let tmp = container + "/" + (try BackingName.temporaryName())
+        try io("create long-name container", container) { () throws(Errno) in
+            try FileSystem.mkdir(container, mode: 0o700)
+            try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
+            try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
+        }
+        return container + "/" + BackingName.longDataEntry
+    }
+
+    /// Undo `prepareNewEntry` for a long name whose data was never placed.
+    func abandonNewEntry(_ entryPath: String) {
+        guard entryPath.hasSuffix("/" + BackingName.longDataEntry) else { return }
+        let container = String(entryPath.dropLast(BackingName.longDataEntry.count + 1))
+        _ = try? FileSystem.unlink(container + "/" + BackingName.longNameFile)
+        _ = try? FileSystem.rmdir(container)
+    }
+
+    /// Encrypts everything from `source` into a new file `name` in `dir`. The content goes to a
+    /// temporary name first and is fsynced, then renamed into place: a crash never leaves a
+    /// partial file under the real name.
+    @discardableResult
+    public func createFile(_ name: [UInt8], in dir: VaultEntry, mode: mode_t, from source: FileDescriptor,
+                           modificationTime: timespec? = nil) throws -> VaultEntry {
+        let ids = try directoryIDs(of: dir)
+        let final = try prepareNewEntry(name, in: dir, ids: ids)
+        let parent = String(final[..<final.lastIndex(of: "/")!])
+        let tmp = parent + "/" + (try BackingName.temporaryName())
+        do {
+            let fd = try io("create", tmp) { () throws(Errno) in try FileDescriptor.open(tmp, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600) }
+            do {
+                defer { fd.close() }
+                do {
+                    try FileContent.encrypt(from: source, to: fd, keys: keys, layout: layout)
+                } catch let e as Errno {
+                    throw SottoError.io(operation: "write", path: tmp, errno: e)
+                }
+                try io("sync", tmp) { () throws(Errno) in try fd.sync() }
+                try io("chmod", tmp) { () throws(Errno) in try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) } }
+            }
+            if let m = modificationTime {
+                try io("set times", tmp) { () throws(Errno) in try FileSystem.setTimes(Array(tmp.utf8), access: m, modification: m) }
+            }
+            try io("rename into place", final) { () throws(Errno) in try FileSystem.renameNoReplace(tmp, final) }
+        } catch {
+            _ = try? FileSystem.unlink(tmp)
+            abandonNewEntry(final)
+            throw error
+        }
+        let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
+        return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
+    }
+
+    /// Makes directory `name` in `dir` with its own random ID. The backing directory stays 0700
+    /// until `finishDirectory` applies the final mode (so read-only sources can still be filled).
+    public func createDirectory(_ name: [UInt8], in dir: VaultEntry) throws -> VaultEntry {
+        let ids = try directoryIDs(of: dir)
+        let final = try prepareNewEntry(name, in: dir, ids: ids)
+        do {
+            try io("create directory", final) { () throws(Errno) in try FileSystem.mkdir(final, mode: 0o700) }
+            try makeDirectoryID(inBackingDirectory: final)
+        } catch {
+            _ = try? FileSystem.rmdir(final)
+            abandonNewEntry(final)
+            throw error
+        }
+        let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
+        return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
+    }
+
+    /// Applies a directory's final mode and times and makes its entries durable.
+    public func finishDirectory(_ dir: VaultEntry, mode: mode_t, modificationTime: timespec?) throws {
+        try io("sync directory", dir.backingPath) { () throws(Errno) in try FileSystem.syncDirectory(dir.backingPath) }
+        // Owner keeps write+search on the backing directory; the plaintext mode is what the mount shows.
+        try io("chmod", dir.backingPath) { () throws(Errno) in try retryingSyscall { chmod(dir.backingPath, (mode & 0o7777) | 0o700) } }
+        if let m = modificationTime {
+            try io("set times", dir.backingPath) { () throws(Errno) in try FileSystem.setTimes(Array(dir.backingPath.utf8), access: m, modification: m) }
+        }
+    }
+
+    public func createSymlink(_ name: [UInt8], in dir: VaultEntry, target: [UInt8], modificationTime: timespec? = nil) throws {
+        let ids = try directoryIDs(of: dir)
+        let final = try prepareNewEntry(name, in: dir, ids: ids)
+        do {
+            let stored: [UInt8]
+            do { stored = try symlinks.encrypt(target, gcm: AESGCM()) } catch let e as Errno {
+                throw SottoError.io(operation: "encrypt symlink target of", path: Self.join(dir.plainPath, name), errno: e)
+            }
+            try io("create symlink", final) { () throws(Errno) in try FileSystem.symlink(target: stored, at: Array(final.utf8)) }
+            if let m = modificationTime {
+                try io("set times", final) { () throws(Errno) in try FileSystem.setTimes(Array(final.utf8), access: m, modification: m) }
+            }
+        } catch {
+            abandonNewEntry(final)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import SottoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a password comes from. Never argv: a password on the command line is visible to every
+/// user through /proc and lands in shell history.
+struct PasswordOptions: ParsableArguments {
+    @Option(name: .customLong("password-file"), help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "FILE"))
+    var passwordFile: String?
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
+    var passwordStdin = false
+
+    func validate() throws {
+        if passwordFile != nil && passwordStdin {
+            throw ValidationError("give either --password-file or --password-stdin, not both")
+        }
+    }
+
+    /// The password, from the file, stdin, or a no-echo prompt on the terminal (asked twice when
+    /// `confirm`).
+    func read(prompt: String = "Password: ", confirm: Bool = false) throws -> SecretBytes {
+        if let passwordFile { return try PasswordReader.firstLine(ofFile: passwordFile) }
+        if passwordStdin { return try PasswordReader.firstLine(of: FileDescriptor(rawValue: 0), source: "standard input") }
+        return try PasswordReader.prompt(prompt, confirm: confirm)
+    }
+}
+
+enum PasswordReader {
+    static let maxLength = 4096
+
+    static func firstLine(ofFile path: String) throws -> SecretBytes {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(path, flags: O_RDONLY) } catch {
+            throw SottoError.passwordInput("cannot read password file '\(path)': \(error)")
+        }
+        defer { fd.close() }
+        return try firstLine(of: fd, source: "password file '\(path)'")
+    }
+
+    /// Reads up to the first newline, byte by byte into a secret buffer (so nothing past the line
+    /// is consumed from a pipe and no copy of the password is left in an ordinary array).
+    static func firstLine(of fd: FileDescriptor, source: String) throws -> SecretBytes {
+        let buf = SecretBytes(count: maxLength + 1)
+        var n = 0
+        let ok: Bool = buf.withUnsafeMutableBytes { b in
+            while n <= maxLength {
+                var r: Int
+                repeat { r = Glibc.read(fd.rawValue, b.baseAddress! + n, 1) } while r < 0 && errno == EINTR
+                if r < 0 { return false }
+                if r == 0 || b[n] == 0x0A { break }
+                n += 1
+            }
+            return true
+        }
+        guard ok else { throw SottoError.passwordInput("cannot read the password from \(source): \(Errno.current)") }
+        guard n <= maxLength else { throw SottoError.passwordInput("the password from \(source) is longer than \(maxLength) bytes") }
+        if n > 0, buf.withUnsafeBytes({ $0[n - 1] }) == 0x0D { n -= 1 }
+        guard n > 0 else { throw SottoError.passwordInput("the password from \(source) is empty") }
+        return buf.slice(0..<n)
+    }
+
+    static func prompt(_ text: String, confirm: Bool) throws -> SecretBytes {
+        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard tty >= 0 else {
+            throw SottoError.passwordInput("no terminal to ask for the password on: use --password-file FILE or --password-stdin")
+        }
+        defer { close(tty) }
+        let first = try promptOnce(text, tty: tty)
+        guard confirm else { return first }
+        let second = try promptOnce("Repeat password: ", tty: tty)
+        guard first.isEqual(to: second) else { throw SottoError.passwordInput("the two passwords differ: nothing was changed") }
+        return first
+    }
+
+    private static func promptOnce(_ text: String, tty: Int32) throws -> SecretBytes {
+        var saved = termios()
+        let isTerminal = tcgetattr(tty, &saved) == 0
+        if isTerminal {
+            var noEcho = saved
+            noEcho.c_lflag &= ~tcflag_t(ECHO)
+            noEcho.c_lflag |= tcflag_t(ICANON)
+            _ = tcsetattr(tty, TCSAFLUSH, &noEcho)
+        }
+        defer {
+            if isTerminal { _ = tcsetattr(tty, TCSAFLUSH, &saved) }
+            _ = write(tty, "\n", 1)
+        }
+        _ = text.withCString { write(tty, $0, strlen($0)) }
+        return try firstLine(of: FileDescriptor(rawValue: tty), source: "the terminal")
+    }
+}
