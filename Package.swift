@@ -24,8 +24,8 @@ let package = Package(
             "SottoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"],
-                    resources: [.copy("Fixtures")]),
+        // Fixtures are read in place (found through #filePath), not bundled.
+        .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SottoCLITests", dependencies: ["SottoCore"]),
     ]
 )

@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+import SottoCore
+
+/// The `sotto` binary driven as a user would: exit codes, messages, and what lands on disk.
+enum CLI {
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["SOTTO_BIN"] { return b }
+        // The test runner lives in the same build directory as the product.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("sotto").path
+    }
+
+    struct Result { let code: Int32; let out: [UInt8]; let err: String; var stdout: String { String(decoding: out, as: UTF8.self) } }
+
+    @discardableResult
+    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        // Drain both pipes concurrently so a large output cannot block the child.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return Result(code: p.terminationStatus, out: [UInt8](outData), err: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+final class Scratch {
+    let path: String
+    init() {
+        var t = Array("/tmp/sotto-cli-XXXXXX".utf8CString)
+        path = t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        FileManager.default.createFile(atPath: path + "/pw", contents: Data("correct horse battery\n".utf8))
+        FileManager.default.createFile(atPath: path + "/pw2", contents: Data("new staple\n".utf8))
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func p(_ s: String) -> String { path + "/" + s }
+    var pw: [String] { ["--password-file", p("pw")] }
+
+    func initVault(_ name: String = "vault") throws -> String {
+        let r = try CLI.run(["init", p(name), "--kdf-memory", "1", "--kdf-time", "1"] + pw)
+        #expect(r.code == 0, "\(r.err)")
+        return p(name)
+    }
+
+    /// Every path under `dir` with a digest of its content: to prove a failed command changed nothing.
+    func snapshot(_ dir: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        let fm = FileManager.default
+        for rel in (fm.subpaths(atPath: dir) ?? []) {
+            out[rel] = fm.contents(atPath: dir + "/" + rel) ?? Data()
+        }
+        return out
+    }
+}
+
+/// Sentences of a fake interview; every 4-word run must stay out of the vault directory.
+let transcript = """
+Interviewer: Thank you for joining the research panel today.
+Participant: My manager asked me to sign the nondisclosure papers before the merger was public.
+Interviewer: How did the quarterly numbers compare with the forecast you were shown?
+Participant: The auditors flagged the Lisbon warehouse inventory twice in one week.
+"""
+
+func wavFile(seconds: Double = 0.5) -> Data {
+    let rate = 8000, n = Int(Double(rate) * seconds)
+    var d = Data()
+    func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { d.append(contentsOf: $0) } }
+    func u16(_ v: Int) { withUnsafeBytes(of: UInt16(v).littleEndian) { d.append(contentsOf: $0) } }
+    d.append(contentsOf: Array("RIFF".utf8)); u32(36 + n * 2); d.append(contentsOf: Array("WAVEfmt ".utf8))
+    u32(16); u16(1); u16(1); u32(rate); u32(rate * 2); u16(2); u16(16)
+    d.append(contentsOf: Array("data".utf8)); u32(n * 2)
+    for i in 0..<n { u16(Int(Int16(sin(Double(i) * 2 * .pi * 440 / Double(rate)) * 12000)) & 0xffff) }
+    return d
+}
+
+@Suite struct CLIWorkflowTests {
+    @Test func importLeavesNoPlaintextAndExportReturnsIdenticalBytes() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let src = s.p("Transcripts")
+        try FileManager.default.createDirectory(atPath: src + "/Lisbon interviews", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: src + "/Lisbon interviews/panel-session-one.txt", contents: Data(transcript.utf8))
+        FileManager.default.createFile(atPath: src + "/merger-notes.md", contents: Data((transcript + transcript).utf8))
+        FileManager.default.createFile(atPath: src + "/recording-042.wav", contents: wavFile())
+        let imp = try CLI.run(["import", vault, src] + s.pw)
+        #expect(imp.code == 0, "\(imp.err)")
+
+        // Search every byte and every name under the vault for the plaintext.
+        let words = transcript.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        var needles = (0..<(words.count - 3)).map { words[$0..<($0 + 4)].joined(separator: " ") }
+        needles += ["Transcripts", "Lisbon", "panel-session", "merger-notes", "recording-042", "WAVEfmt"]
+        let fm = FileManager.default
+        for rel in fm.subpaths(atPath: vault) ?? [] {
+            for n in needles { #expect(!rel.contains(n), "name leaks '\(n)': \(rel)") }
+            guard let data = fm.contents(atPath: vault + "/" + rel), !data.isEmpty else { continue }
+            for n in needles { #expect(data.range(of: Data(n.utf8)) == nil, "content of \(rel) leaks '\(n)'") }
+        }
+
+        let ls = try CLI.run(["ls", vault, "/Transcripts"] + s.pw)
+        #expect(ls.stdout == "Lisbon interviews/\nmerger-notes.md\nrecording-042.wav\n")
+        let cat = try CLI.run(["cat", vault, "/Transcripts/Lisbon interviews/panel-session-one.txt"] + s.pw)
+        #expect(cat.code == 0)
+        #expect(cat.stdout == transcript)
+
+        let exp = try CLI.run(["export", vault, "/Transcripts", s.p("out")] + s.pw)
+        #expect(exp.code == 0, "\(exp.err)")
+        for rel in ["Lisbon interviews/panel-session-one.txt", "merger-notes.md", "recording-042.wav"] {
+            #expect(fm.contents(atPath: s.p("out/") + rel) == fm.contents(atPath: src + "/" + rel), "\(rel)")
+        }
+    }
+
+    @Test func passwdKeepsDataAndTheOldPasswordFails() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("keep me".utf8))
+        #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
+        let r = try CLI.run(["passwd", vault, "--new-password-file", s.p("pw2")] + s.pw)
+        #expect(r.code == 0, "\(r.err)")
+        let old = try CLI.run(["cat", vault, "/a.txt"] + s.pw)
+        #expect(old.code == SottoError.ExitCode.wrongPassword)
+        #expect(old.err.contains("wrong password"))
+        let new = try CLI.run(["cat", vault, "/a.txt", "--password-file", s.p("pw2")])
+        #expect(new.stdout == "keep me")
+        #expect(try CLI.run(["cat", vault, "/a.txt", "--password-stdin"], stdin: "new staple\n").stdout == "keep me")
+    }
+
+    @Test func infoNeedsNoPasswordAndShowsNoSecret() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let r = try CLI.run(["info", vault], stdin: "")
+        #expect(r.code == 0)
+        #expect(r.stdout.contains("sotto v1"))
+        #expect(r.stdout.contains("1 of 8"))
+        let conf = try String(contentsOfFile: vault + "/sotto.conf", encoding: .utf8)
+        #expect(!r.stdout.contains("wrappedMasterKey"))
+        #expect(conf.contains("wrappedMasterKey"))
+    }
+}
+
+/// Each bad input: one clear line, the documented exit code, nothing changed on disk.
+@Suite struct CLIErrorTests {
+    func expectFailure(_ args: [String], code: Int32, mentions: String, unchanged dir: String? = nil, stdin: String? = nil) throws {
+        let before = dir.map { Scratch.snapshotStatic($0) }
+        let r = try CLI.run(args, stdin: stdin)
+        #expect(r.code == code, "\(args): got \(r.code), stderr: \(r.err)")
+        #expect(r.err.contains(mentions), "\(args): stderr was: \(r.err)")
+        #expect(r.err.hasPrefix("sotto: "))
+        if let dir, let before { #expect(Scratch.snapshotStatic(dir) == before, "\(args) changed \(dir)") }
+    }
+
+    @Test func badInputs() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("hello".utf8))
+        #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
+        FileManager.default.createFile(atPath: s.p("wrong"), contents: Data("nope\n".utf8))
+        FileManager.default.createFile(atPath: s.p("empty"), contents: Data())
+
+        try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("wrong")], code: 12, mentions: "wrong password", unchanged: vault)
+        try expectFailure(["cat", s.p("missing"), "/a.txt"] + s.pw, code: 10, mentions: "does not exist")
+        try FileManager.default.createDirectory(atPath: s.p("plain"), withIntermediateDirectories: true)
+        try expectFailure(["ls", s.p("plain")] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: s.p("plain"))
+        try expectFailure(["init", vault] + s.pw, code: 14, mentions: "not empty", unchanged: vault)
+        try expectFailure(["cat", vault, "/nope.txt"] + s.pw, code: 17, mentions: "does not exist in the vault", unchanged: vault)
+        try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("empty")], code: 15, mentions: "empty", unchanged: vault)
+        try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("nofile")], code: 15, mentions: "cannot read password file", unchanged: vault)
+        try expectFailure(["cat", vault], code: 2, mentions: "Missing expected argument")
+        try expectFailure(["cat", vault, "/a.txt", "--password", "secret"], code: 2, mentions: "Unknown option")
+        try expectFailure(["init", s.p("v2"), "--kdf-memory", "0"] + s.pw, code: 2, mentions: "--kdf-memory")
+        try FileManager.default.createDirectory(atPath: s.p("dest"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: s.p("dest/a.txt"), contents: Data("old".utf8))
+        try expectFailure(["export", vault, "/a.txt", s.p("dest")] + s.pw, code: 19, mentions: "already exists", unchanged: s.p("dest"))
+        try expectFailure(["import", vault, s.p("a.txt")] + s.pw, code: 19, mentions: "already exists", unchanged: vault)
+
+        // Config problems.
+        let conf = vault + "/sotto.conf"
+        let good = FileManager.default.contents(atPath: conf)!
+        FileManager.default.createFile(atPath: conf, contents: good.prefix(good.count / 2))
+        try expectFailure(["cat", vault, "/a.txt"] + s.pw, code: 11, mentions: "damaged", unchanged: vault)
+        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 1", with: "\"version\": 7").utf8))
+        try expectFailure(["ls", vault] + s.pw, code: 13, mentions: "newer than this build", unchanged: vault)
+        try FileManager.default.removeItem(atPath: conf)
+        try expectFailure(["ls", vault] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: vault)
+        FileManager.default.createFile(atPath: conf, contents: good)
+    }
+
+    @Test func tamperedFileNamesFileAndBlockAndPrintsNothingUnauthenticated() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        // Three blocks: the tamper hits block 1, so block 0 may be printed but nothing after it.
+        let block = 16384
+        var content = Data()
+        for i in 0..<(2 * block + 500) { content.append(UInt8(truncatingIfNeeded: i % 251)) }
+        FileManager.default.createFile(atPath: s.p("big.bin"), contents: content)
+        #expect(try CLI.run(["import", vault, s.p("big.bin")] + s.pw).code == 0)
+        let backing = try FileManager.default.contentsOfDirectory(atPath: vault).first { !$0.hasPrefix("sotto.") }!
+        let path = vault + "/" + backing
+        var bytes = FileManager.default.contents(atPath: path)!
+        bytes[78 + (block + 28) + 40] ^= 1
+        FileManager.default.createFile(atPath: path, contents: bytes)
+        let cat = try CLI.run(["cat", vault, "/big.bin"] + s.pw)
+        #expect(cat.code == SottoError.ExitCode.integrity)
+        #expect(cat.err.contains("/big.bin") && cat.err.contains("block 1 of 3") && cat.err.contains(backing))
+        #expect(cat.out.count <= block)
+        #expect(Data(cat.out) == content.prefix(cat.out.count))
+        let exp = try CLI.run(["export", vault, "/big.bin", s.p("out.bin")] + s.pw)
+        #expect(exp.code == SottoError.ExitCode.integrity)
+        #expect(!FileManager.default.fileExists(atPath: s.p("out.bin")))  // no partial plaintext left behind
+    }
+}
+
+extension Scratch {
+    static func snapshotStatic(_ dir: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        for rel in FileManager.default.subpaths(atPath: dir) ?? [] { out[rel] = FileManager.default.contents(atPath: dir + "/" + rel) ?? Data() }
+        return out
+    }
+}

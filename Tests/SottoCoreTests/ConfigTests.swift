@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import SottoCore
+
+@Suite struct ConfigTests {
+    @Test func createOpenAndWrongPassword() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("right"), kdf: testKDF)
+        #expect(try Vault.open(at: p, password: secret("right")).unlockedSlot == 0)
+        #expect(throws: SottoError.wrongPassword) { try Vault.open(at: p, password: secret("wrong")) }
+        #expect(throws: SottoError.vaultNotEmpty(path: p)) { try Vault.create(at: p, password: secret("x"), kdf: testKDF) }
+        #expect(throws: SottoError.vaultMissing(path: dir.file("nope"))) { try Vault.readConfig(at: dir.file("nope")) }
+    }
+
+    @Test func configRoundTripsAndIsReadable() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let v = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF)
+        let text = readFile(v.path + "/sotto.conf")
+        #expect(try VaultConfig.parse(text) == v.config)
+        let json = try JSONSerialization.jsonObject(with: Data(text)) as! [String: Any]
+        #expect(json["version"] as? Int == 1)
+        #expect((json["slots"] as? [Any])?.count == 1)
+        // Reformatting the JSON does not matter: checksum and MAC cover the canonical fields.
+        let pretty = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        writeFile(v.path + "/sotto.conf", [UInt8](pretty))
+        #expect(try Vault.open(at: v.path, password: secret("pw")).config == v.config)
+    }
+
+    func mutateConfig(_ path: String, _ body: (inout [String: Any]) -> Void) throws {
+        var json = try JSONSerialization.jsonObject(with: Data(readFile(path + "/sotto.conf"))) as! [String: Any]
+        body(&json)
+        writeFile(path + "/sotto.conf", [UInt8](try JSONSerialization.data(withJSONObject: json)))
+    }
+
+    @Test func damageIsToldApartFromAWrongPassword() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        let good = readFile(p + "/sotto.conf")
+        func expectDamaged(_ what: Comment) {
+            do { _ = try Vault.open(at: p, password: secret("pw")); Issue.record("accepted: \(what)") } catch let e as SottoError {
+                guard case .configDamaged = e else { Issue.record("\(what): got \(e)"); return }
+            } catch { Issue.record("\(what): \(error)") }
+            writeFile(p + "/sotto.conf", good)
+        }
+        writeFile(p + "/sotto.conf", Array(good[0..<(good.count / 2)])); expectDamaged("truncated")
+        writeFile(p + "/sotto.conf", []); expectDamaged("empty")
+        writeFile(p + "/sotto.conf", Array("not json".utf8)); expectDamaged("garbage")
+        try mutateConfig(p) { $0["blockSize"] = 12345 }; expectDamaged("bad block size")
+        try mutateConfig(p) { j in
+            var slots = j["slots"] as! [[String: Any]]
+            var w = Base64URL.decode(slots[0]["wrappedMasterKey"] as! String)!
+            w[20] ^= 1
+            slots[0]["wrappedMasterKey"] = Base64URL.encode(w)
+            j["slots"] = slots
+        }
+        expectDamaged("wrapped key bit flip (checksum catches it before the KDF)")
+    }
+
+    @Test func hostileKDFParametersAreRefusedNotRun() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        try mutateConfig(p) { j in
+            var slots = j["slots"] as! [[String: Any]]
+            slots[0]["memoryKiB"] = 100 * 1024 * 1024  // 100 GiB
+            j["slots"] = slots
+        }
+        #expect {
+            try Vault.readConfig(at: p)
+        } throws: { e in
+            guard case SottoError.configDamaged(_, let d) = e else { return false }
+            return d.contains("outside the accepted bounds")
+        }
+    }
+
+    @Test func tamperingWithARecomputedChecksumFailsTheMAC() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        let v = try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        var c = v.config
+        c.blockSize = 4096  // an attacker changes a field and fixes the unkeyed checksum
+        c.checksum = try Digest.sha256(c.canonicalBytes)
+        writeFile(p + "/sotto.conf", c.serialized())
+        #expect(throws: SottoError.self) { _ = try Vault.open(at: p, password: secret("pw")) }
+        do { _ = try Vault.open(at: p, password: secret("pw")) } catch let SottoError.configDamaged(_, d) {
+            #expect(d.contains("MAC"))
+        }
+    }
+
+    @Test func futureVersionIsRefusedWithItsOwnError() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        try mutateConfig(p) { $0["version"] = 2; $0["someNewField"] = "x" }
+        #expect(throws: SottoError.unsupportedVersion(found: 2, supported: 1)) { try Vault.readConfig(at: p) }
+    }
+
+    @Test func passwdKeepsContentRejectsOldPasswordAndTouchesNoFile() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        let v = try Vault.create(at: p, password: secret("old"), kdf: testKDF)
+        let data = pseudoRandomBytes(100_000, seed: 5)
+        let e = try v.importBytes(data, as: "rec.wav", scratch: dir)
+        let before = readFile(e.backingPath)
+        let opened = try Vault.open(at: p, password: secret("old"))
+        try opened.changePassword(to: secret("new"))
+        #expect(readFile(e.backingPath) == before)  // content not re-encrypted
+        #expect(throws: SottoError.wrongPassword) { try Vault.open(at: p, password: secret("old")) }
+        let reopened = try Vault.open(at: p, password: secret("new"))
+        #expect(try reopened.readAll(try reopened.resolve("/rec.wav")) == data)
+        // The previous config is kept as a backup and still opens with the old password.
+        let bak = try VaultConfig.parse(readFile(p + "/sotto.conf.bak"))
+        #expect(try bak.unwrapMasterKey(password: secret("old")) != nil)
+        #expect(!FileSystem.exists(p + "/sotto.conf.tmp"))
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import SottoCore
+
+@Suite struct NameTests {
+    func cipher() throws -> NameCipher {
+        NameCipher(keys: try VaultKeys(masterKey: SecretBytes(copying: [UInt8](repeating: 9, count: 32)), vaultID: [UInt8](repeating: 1, count: 16)))
+    }
+
+    @Test func roundTripsAndDependsOnTheDirectory() throws {
+        let c = try cipher()
+        let d1 = [UInt8](repeating: 1, count: 16), d2 = [UInt8](repeating: 2, count: 16)
+        let name = Array("2026-11-25 therapy session.txt".utf8)
+        let e1 = try c.encrypt(name, directoryID: d1)
+        #expect(try c.encrypt(name, directoryID: d1) == e1)  // deterministic: lookups need no listing
+        #expect(try c.encrypt(name, directoryID: d2) != e1)
+        #expect(c.decrypt(e1, directoryID: d1) == name)
+        #expect(c.decrypt(e1, directoryID: d2) == nil)        // moved to another directory: no name
+        #expect(!e1.contains("therapy"))
+        #expect(e1.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
+    }
+
+    @Test func unicodeNamesAreBytesNotNormalized() throws {
+        let c = try cipher()
+        let d = [UInt8](repeating: 1, count: 16)
+        let nfc = Array("caf\u{00E9}.txt".utf8), nfd = Array("cafe\u{0301}.txt".utf8)
+        #expect(nfc != nfd)
+        let a = try c.encrypt(nfc, directoryID: d), b = try c.encrypt(nfd, directoryID: d)
+        #expect(a != b)
+        #expect(c.decrypt(a, directoryID: d) == nfc)
+        #expect(c.decrypt(b, directoryID: d) == nfd)
+        // Not even valid UTF-8 is a problem: Linux names are bytes.
+        let raw: [UInt8] = [0xff, 0xfe, 0x41]
+        #expect(c.decrypt(try c.encrypt(raw, directoryID: d), directoryID: d) == raw)
+    }
+
+    @Test func invalidNamesAreRejected() throws {
+        let c = try cipher()
+        let d = [UInt8](repeating: 1, count: 16)
+        for bad in [[], [0x2E], [0x2E, 0x2E], Array("a/b".utf8), [0x61, 0x00]] as [[UInt8]] {
+            #expect(throws: Errno.invalid) { try c.encrypt(bad, directoryID: d) }
+        }
+        #expect(throws: Errno.nameTooLong) { try c.encrypt([UInt8](repeating: 0x61, count: 256), directoryID: d) }
+        #expect(try c.encrypt([UInt8](repeating: 0x61, count: 255), directoryID: d).utf8.count > 255)
+    }
+
+    @Test func base64urlIsStrict() {
+        for n in 0..<40 {
+            let bytes = pseudoRandomBytes(n, seed: UInt64(n))
+            let e = Base64URL.encode(bytes)
+            #expect(e.utf8.count == Base64URL.encodedLength(n))
+            #expect(Base64URL.decode(e) == bytes)
+        }
+        #expect(Base64URL.decode("AB==") == nil)    // padding
+        #expect(Base64URL.decode("AB+/") == nil)    // standard alphabet
+        #expect(Base64URL.decode("AQ") == [0x01])
+        #expect(Base64URL.decode("AB") == nil)      // non-zero trailing bits: a second spelling of "AA"
+        #expect(Base64URL.decode("A") == nil)
+    }
+
+    @Test func backingNamesAreClassified() {
+        #expect(BackingName(Array("sotto.conf".utf8)) == .config)
+        #expect(BackingName(Array("sotto.dir.000102030405060708090a0b0c0d0e0f".utf8)) == .directoryID((0..<16).map { UInt8($0) }))
+        #expect(BackingName(Array("sotto.dir.xyz".utf8)) == .foreign)
+        #expect(BackingName(Array(".DS_Store".utf8)) == .foreign)
+        #expect(BackingName(Array("desktop.ini".utf8)) == .foreign)
+        #expect(BackingName(Array("abc".utf8)) == .foreign)  // too short to be a sealed name
+        let sealed = Base64URL.encode([UInt8](repeating: 7, count: 20))
+        #expect(BackingName(Array(sealed.utf8)) == .encrypted(sealed))
+        #expect(BackingName(Array("\(sealed).sync-conflict-20261125-141200-ABCDEFG".utf8)) == .foreign)
+    }
+}
+
+@Suite struct TreeTests {
+    @Test func longAndUnicodeNamesRoundTripThroughTheTree() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let v = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF)
+        let names = ["short.txt", String(repeating: "x", count: 255), String(repeating: "ü", count: 125) + ".m4a",
+                     "caf\u{00E9}", "cafe\u{0301}", "日本語の議事録.md", String(repeating: "長", count: 85)]
+        for (i, n) in names.enumerated() { try v.importBytes(Array("content \(i)".utf8), as: n, scratch: dir) }
+        let sub = try v.createDirectory(Array(String(repeating: "d", count: 200).utf8), in: v.root)
+        try v.importBytes(Array("nested".utf8), as: "inner.txt", in: sub, scratch: dir)
+
+        let (entries, skipped) = try v.list(v.root)
+        #expect(skipped.isEmpty)
+        #expect(Set(entries.map { $0.name }) == Set(names.map { Array($0.utf8) } + [Array(String(repeating: "d", count: 200).utf8)]))
+        for (i, n) in names.enumerated() {
+            #expect(try v.readAll(try v.resolve("/" + n)) == Array("content \(i)".utf8))
+        }
+        #expect(try v.readAll(try v.resolve("/" + String(repeating: "d", count: 200) + "/inner.txt")) == Array("nested".utf8))
+        // Long names live in one container per entry; every backing name fits NAME_MAX.
+        let raw = try FileSystem.listDirectory(v.path)
+        #expect(raw.allSatisfy { $0.count <= 255 })
+        #expect(raw.filter { String(decoding: $0, as: UTF8.self).hasPrefix("sotto.long.") }.count >= 3)
+        #expect(throws: SottoError.exists(path: "/short.txt")) { try v.importBytes([1], as: "short.txt", scratch: dir) }
+    }
+
+    @Test func foreignAndDamagedNamesAreSkippedNotFatal() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let v = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF)
+        try v.importBytes(Array("keep".utf8), as: "keep.txt", scratch: dir)
+        writeFile(v.path + "/.DS_Store", [1, 2, 3])
+        writeFile(v.path + "/" + Base64URL.encode(pseudoRandomBytes(30, seed: 3)), [1])  // decrypts under no ID
+        let keep = try v.resolve("/keep.txt")
+        let conflict = keep.backingPath + ".sync-conflict-20261125-141200-ABCDEFG"
+        writeFile(conflict, readFile(keep.backingPath))
+        let (entries, skipped) = try v.list(v.root)
+        #expect(entries.map { $0.name } == [Array("keep.txt".utf8)])
+        #expect(skipped.count == 3)
+    }
+
+    @Test func directoryCreatedOnTwoDevicesKeepsEveryName() throws {
+        // Device A and B each create "/notes" offline with their own ID; a sync tool merges the two
+        // backing directories (same encrypted name) into one holding both ID files.
+        let dir = TempDir(); defer { dir.cleanup() }
+        let pw = secret("pw")
+        let a = try Vault.create(at: dir.file("a"), password: pw, kdf: testKDF)
+        try FileManager.default.copyItem(atPath: a.path, toPath: dir.file("b"))
+        let b = try Vault.open(at: dir.file("b"), password: pw)
+        let na = try a.createDirectory(Array("notes".utf8), in: a.root)
+        try a.importBytes(Array("from A".utf8), as: "a.txt", in: na, scratch: dir)
+        let nb = try b.createDirectory(Array("notes".utf8), in: b.root)
+        try b.importBytes(Array("from B".utf8), as: "b.txt", in: nb, scratch: dir)
+        #expect(na.backingPath.split(separator: "/").last == nb.backingPath.split(separator: "/").last)
+        for name in try FileSystem.listDirectory(nb.backingPath) {  // the sync: B's files into A's directory
+            let n = String(decoding: name, as: UTF8.self)
+            try FileManager.default.copyItem(atPath: nb.backingPath + "/" + n, toPath: na.backingPath + "/" + n)
+        }
+        let merged = try a.resolve("/notes")
+        #expect(try a.directoryIDs(of: merged).all.count == 2)
+        #expect(try a.list(merged).entries.map { String(decoding: $0.name, as: UTF8.self) } == ["a.txt", "b.txt"])
+        #expect(try a.readAll(try a.resolve("/notes/b.txt")) == Array("from B".utf8))
+    }
+
+    @Test func missingDirectoryIDIsReportedAsDamage() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let v = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF)
+        let d = try v.createDirectory(Array("d".utf8), in: v.root)
+        for n in try FileSystem.listDirectory(d.backingPath) { try FileSystem.unlink(d.backingPath + "/" + String(decoding: n, as: UTF8.self)) }
+        #expect(throws: SottoError.self) { try v.list(try v.resolve("/d")) }
+    }
+}
