@@ -25,6 +25,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fixtures are read in place (found through #filePath), not bundled.
+        // Codec cost per block size, behind the block-size choice in docs/format.md.
+        .executableTarget(name: "sotto-blockbench", dependencies: ["SottoCore"]),
         .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SottoCLITests", dependencies: ["SottoCore"]),
     ]
