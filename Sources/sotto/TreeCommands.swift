@@ -66,23 +66,23 @@ struct Import: ParsableCommand {
     private func importEntry(_ v: Vault, source: [UInt8], info: stat, name: [UInt8], into dir: VaultEntry, counts: inout Counts) throws {
         let display = String(decoding: source, as: UTF8.self)
         if info.isRegularFile {
-            let fd = try sourceIO("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
+            let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
             defer { fd.close() }
             try v.createFile(name, in: dir, mode: info.permissions, from: fd, modificationTime: info.st_mtim)
             counts.files += 1
             counts.bytes += Int(info.st_size)
         } else if info.isDirectory {
             let sub = try v.createDirectory(name, in: dir)
-            let children = try sourceIO("list", display) { () throws(Errno) in try FileSystem.listDirectory(source) }
+            let children = try io("list", display) { () throws(Errno) in try FileSystem.listDirectory(source) }
             for child in children.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let childPath = source + [UInt8(ascii: "/")] + child
-                let st = try sourceIO("stat", String(decoding: childPath, as: UTF8.self)) { () throws(Errno) in try FileSystem.lstat(childPath) }
+                let st = try io("stat", String(decoding: childPath, as: UTF8.self)) { () throws(Errno) in try FileSystem.lstat(childPath) }
                 try importEntry(v, source: childPath, info: st, name: child, into: sub, counts: &counts)
             }
             try v.finishDirectory(sub, mode: info.permissions, modificationTime: info.st_mtim)
             counts.directories += 1
         } else if info.isSymlink {
-            let target = try sourceIO("read link", display) { () throws(Errno) in try FileSystem.readlink(source) }
+            let target = try io("read link", display) { () throws(Errno) in try FileSystem.readlink(source) }
             try v.createSymlink(name, in: dir, target: target, modificationTime: info.st_mtim)
             counts.symlinks += 1
         } else {
@@ -91,9 +91,6 @@ struct Import: ParsableCommand {
     }
 }
 
-func sourceIO<T>(_ op: String, _ path: String, _ body: () throws(Errno) -> T) throws -> T {
-    do { return try body() } catch { throw SottoError.io(operation: op, path: path, errno: error) }
-}
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -134,35 +131,35 @@ struct Export: ParsableCommand {
         let mtime = entry.info.st_mtim
         switch entry.kind {
         case .file:
-            let fd = try sourceIO("create", display) { () throws(Errno) in try FileDescriptor.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) }
+            let fd = try io("create", display) { () throws(Errno) in try FileDescriptor.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) }
             do {
                 defer { fd.close() }
                 try v.readFile(entry) { try fd.writeAll($0) }
-                try sourceIO("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.info.permissions) }
+                try io("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.info.permissions) }
             } catch let e as SottoError {
                 _ = try? FileSystem.unlink(display)
                 guard case .integrity = e else { throw e }
                 damaged.append(e)
                 return
             }
-            try sourceIO("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
+            try io("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
         case .directory:
             if !(entry.plainPath == "/" && FileSystem.exists(display)) {
-                try sourceIO("create folder", display) { () throws(Errno) in try FileSystem.mkdir(target, mode: 0o700) }
+                try io("create folder", display) { () throws(Errno) in try FileSystem.mkdir(target, mode: 0o700) }
             }
             let (children, skipped) = try v.list(entry)
             for s in skipped { Sotto.report("skipped \(s)") }
             for child in children {
                 try exportEntry(v, child.entry, to: target + [UInt8(ascii: "/")] + child.name, damaged: &damaged)
             }
-            try sourceIO("chmod", display) { () throws(Errno) in
+            try io("chmod", display) { () throws(Errno) in
                 try withCPath(target) { (p) throws(Errno) in if chmod(p, entry.info.permissions) != 0 { throw Errno.current } }
             }
-            try sourceIO("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
+            try io("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
         case .symlink:
             do {
                 let t = try v.readSymlink(entry)
-                try sourceIO("create symlink", display) { () throws(Errno) in try FileSystem.symlink(target: t, at: target) }
+                try io("create symlink", display) { () throws(Errno) in try FileSystem.symlink(target: t, at: target) }
             } catch let e as SottoError {
                 guard case .integrity = e else { throw e }
                 damaged.append(e)

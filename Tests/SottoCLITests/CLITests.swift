@@ -14,10 +14,15 @@ enum CLI {
     struct Result { let code: Int32; let out: [UInt8]; let err: String; var stdout: String { String(decoding: out, as: UTF8.self) } }
 
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil) throws -> Result {
+    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil, launcher: String? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        if let launcher {
+            p.executableURL = URL(fileURLWithPath: launcher)
+            p.arguments = [binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
@@ -179,6 +184,10 @@ func wavFile(seconds: Double = 0.5) -> Data {
         try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("empty")], code: 15, mentions: "empty", unchanged: vault)
         try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("nofile")], code: 15, mentions: "cannot read password file", unchanged: vault)
         try expectFailure(["cat", vault], code: 2, mentions: "Missing expected argument")
+        // No password source and no terminal (setsid drops the controlling terminal): say how to give one.
+        let noTTY = try CLI.run(["ls", vault], stdin: "", launcher: "/usr/bin/setsid")
+        #expect(noTTY.code == SottoError.ExitCode.passwordInput)
+        #expect(noTTY.err.contains("--password-file"))
         try expectFailure(["cat", vault, "/a.txt", "--password", "secret"], code: 2, mentions: "Unknown option")
         try expectFailure(["init", s.p("v2"), "--kdf-memory", "0"] + s.pw, code: 2, mentions: "--kdf-memory")
         try FileManager.default.createDirectory(atPath: s.p("dest"), withIntermediateDirectories: true)
