@@ -18,7 +18,7 @@ enum CLI {
         let p = Process()
         if let launcher {
             p.executableURL = URL(fileURLWithPath: launcher)
-            p.arguments = [binary] + args
+            p.arguments = ["--wait", binary] + args  // setsid: wait for the child and pass on its exit code
         } else {
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = args
