@@ -14,11 +14,12 @@ enum CLI {
     struct Result { let code: Int32; let out: [UInt8]; let err: String; var stdout: String { String(decoding: out, as: UTF8.self) } }
 
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil, launcher: String? = nil) throws -> Result {
+    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil, withoutTerminal: Bool = false) throws -> Result {
         let p = Process()
-        if let launcher {
-            p.executableURL = URL(fileURLWithPath: launcher)
-            p.arguments = ["--wait", binary] + args  // setsid: wait for the child and pass on its exit code
+        if withoutTerminal {
+            // setsid starts a new session with no controlling terminal; --wait passes on the exit code.
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+            p.arguments = ["--wait", binary] + args
         } else {
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = args
@@ -184,8 +185,8 @@ func wavFile(seconds: Double = 0.5) -> Data {
         try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("empty")], code: 15, mentions: "empty", unchanged: vault)
         try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("nofile")], code: 15, mentions: "cannot read password file", unchanged: vault)
         try expectFailure(["cat", vault], code: 2, mentions: "Missing expected argument")
-        // No password source and no terminal (setsid drops the controlling terminal): say how to give one.
-        let noTTY = try CLI.run(["ls", vault], stdin: "", launcher: "/usr/bin/setsid")
+        // No password source and no terminal: say how to give one.
+        let noTTY = try CLI.run(["ls", vault], stdin: "", withoutTerminal: true)
         #expect(noTTY.code == SottoError.ExitCode.passwordInput)
         #expect(noTTY.err.contains("--password-file"))
         try expectFailure(["cat", vault, "/a.txt", "--password", "secret"], code: 2, mentions: "Unknown option")
