@@ -35,6 +35,9 @@ struct Import: ParsableCommand {
             guard let name = path.split(separator: UInt8(ascii: "/")).last.map(Array.init), name != [0x2E], name != [0x2E, 0x2E] else {
                 throw SottoError.invalidArgument("cannot tell a name for source '\(s)': name the folder itself")
             }
+            if FileSystem.isSameOrInside(vault.vault, s) || FileSystem.isSameOrInside(s, vault.vault) {
+                throw SottoError.invalidArgument("source '\(s)' and the vault '\(vault.vault)' overlap: import from outside the vault directory")
+            }
             items.append((path, name, st))
         }
         let v = try unlock(vault, password)
@@ -104,6 +107,9 @@ struct Export: ParsableCommand {
     @OptionGroup var password: PasswordOptions
 
     func run() throws {
+        guard !FileSystem.isSameOrInside(dest, vault.vault) else {
+            throw SottoError.invalidArgument("'\(dest)' is inside the vault directory: plaintext must not be written there; choose a destination outside '\(vault.vault)'")
+        }
         let v = try unlock(vault, password)
         let entry = try v.resolve(path)
         var target = dest

@@ -195,6 +195,11 @@ func wavFile(seconds: Double = 0.5) -> Data {
         FileManager.default.createFile(atPath: s.p("dest/a.txt"), contents: Data("old".utf8))
         try expectFailure(["export", vault, "/a.txt", s.p("dest")] + s.pw, code: 19, mentions: "already exists", unchanged: s.p("dest"))
         try expectFailure(["import", vault, s.p("a.txt")] + s.pw, code: 19, mentions: "already exists", unchanged: vault)
+        // Plaintext never goes into the vault directory, and the vault is never imported into itself.
+        try expectFailure(["export", vault, "/a.txt", vault + "/plain.txt"] + s.pw, code: 2, mentions: "inside the vault", unchanged: vault)
+        try expectFailure(["export", vault, "/a.txt", vault + "/../" + URL(fileURLWithPath: vault).lastPathComponent + "/x"] + s.pw,
+                          code: 2, mentions: "inside the vault", unchanged: vault)
+        try expectFailure(["import", vault, s.path] + s.pw, code: 2, mentions: "overlap", unchanged: vault)
 
         // Config problems.
         let conf = vault + "/sotto.conf"

@@ -77,6 +77,31 @@ public enum FileSystem {
 
     public static func listDirectory(_ path: String) throws(Errno) -> [[UInt8]] { try listDirectory(Array(path.utf8)) }
 
+    /// The canonical absolute path of `path`, or of its nearest existing ancestor with the rest
+    /// appended (for a destination that does not exist yet).
+    public static func canonicalPath(_ path: String) -> String {
+        var head = path.isEmpty ? "." : path
+        var tail: [Substring] = []
+        while true {
+            if let r = realpath(head, nil) {
+                defer { free(r) }
+                let base = String(cString: r)
+                return ([base == "/" ? "" : base] + tail.reversed().map(String.init)).joined(separator: "/")
+            }
+            guard let slash = head.lastIndex(of: "/") else {
+                tail.append(Substring(head)); head = "."; continue
+            }
+            tail.append(head[head.index(after: slash)...])
+            head = slash == head.startIndex ? "/" : String(head[..<slash])
+        }
+    }
+
+    /// Whether `inner` is `outer` or lies below it (canonical paths compared by components).
+    public static func isSameOrInside(_ inner: String, _ outer: String) -> Bool {
+        let i = canonicalPath(inner), o = canonicalPath(outer)
+        return i == o || i.hasPrefix(o == "/" ? "/" : o + "/")
+    }
+
     /// fsync on a directory, so a rename or create in it is durable.
     public static func syncDirectory(_ path: String) throws(Errno) {
         let fd = try FileDescriptor.open(path, flags: O_RDONLY | O_DIRECTORY)
