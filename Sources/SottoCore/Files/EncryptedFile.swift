@@ -1,0 +1,297 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Random-access plaintext view of one encrypted backing file, shared by every open handle of it
+/// (and every hard link to it). Reads share a lock; writes and truncates take it alone, so a block's
+/// read-modify-write is never interleaved with another writer's and neither write is lost.
+public final class EncryptedFile: @unchecked Sendable {
+    public struct Identity: Hashable, Sendable { let device: UInt64; let inode: UInt64 }
+
+    public let identity: Identity
+    /// Last path it was opened by (for log lines); not used to reach the file.
+    public var backingPath: String
+    let fd: FileDescriptor
+    let writable: Bool
+    let keys: VaultKeys
+    let layout: ContentLayout
+    let gcmPool: GCMPool
+    let lock = ReadWriteLock()
+    /// Open handles (guarded by the table's lock).
+    var references = 0
+
+    private var cipher: BlockCipher?
+    private var plainSize: Int
+
+    /// Bytes per write request handed to the codec when filling a gap with zeros.
+    static let zeroChunk = 1 << 20
+    nonisolated(unsafe) static let zeros: UnsafeRawBufferPointer = {
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: zeroChunk, alignment: 16)
+        b.initializeMemory(as: UInt8.self, repeating: 0)
+        return UnsafeRawBufferPointer(b)
+    }()
+
+    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, gcmPool: GCMPool) throws {
+        let st = try fd.stat()
+        self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        self.fd = fd
+        self.writable = writable
+        self.backingPath = backingPath
+        self.keys = keys
+        self.layout = layout
+        self.gcmPool = gcmPool
+        guard let size = layout.plaintextSize(ciphertextSize: Int(st.st_size)) else {
+            throw SottoError.integrity(path: backingPath, backingPath: backingPath,
+                                       detail: FileContent.DecodeError.invalidSize(ciphertextSize: Int(st.st_size)).description)
+        }
+        self.plainSize = size
+    }
+
+    deinit { fd.close() }
+
+    /// Writes the header and the empty final block of a new, empty file into `fd`.
+    public static func initialize(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, gcm: AESGCM) throws {
+        let (header, headerBytes) = try FileHeader.create(wrapKey: keys.fileKeyWrap, gcm: gcm)
+        var out = headerBytes + [UInt8](repeating: 0, count: AESGCM.overhead)
+        try out.withUnsafeMutableBytes { o in
+            let block = UnsafeMutableRawBufferPointer(rebasing: o[FileHeader.size...])
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: block[0..<AESGCM.nonceSize]))
+            try BlockCipher(header: header, layout: layout).seal(index: 0, last: true, plaintext: UnsafeRawBufferPointer(start: nil, count: 0),
+                                                                  into: block, gcm: gcm)
+        }
+        try fd.writeAll(out, at: 0)
+    }
+
+    public var size: Int { lock.withReadLock { plainSize } }
+
+    func damaged(_ detail: String) -> SottoError {
+        SottoError.integrity(path: backingPath, backingPath: backingPath, detail: detail)
+    }
+
+    private func blockCipher(_ gcm: AESGCM) throws -> BlockCipher {
+        if let cipher { return cipher }
+        var bytes = [UInt8](repeating: 0, count: FileHeader.size)
+        let n = try bytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0) }
+        do {
+            let header = try bytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<n]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
+            let c = BlockCipher(header: header, layout: layout)
+            cipher = c
+            return c
+        } catch let e as FileHeader.ParseError {
+            throw damaged(FileContent.DecodeError.header(e).description)
+        }
+    }
+
+    // MARK: Read
+
+    /// Reads up to `buffer.count` plaintext bytes at `offset`; returns the count (0 at end of file).
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        try lock.withReadLock {
+            guard offset < plainSize, buffer.count > 0 else { return 0 }
+            let end = min(plainSize, offset + buffer.count)
+            return try gcmPool.with { gcm in
+                let cipher = try headerLocked(gcm)
+                try readRange(offset..<end, into: buffer, cipher: cipher, gcm: gcm)
+                return end - offset
+            }
+        }
+    }
+
+    /// The header is loaded once; loading it mutates state, so under a read lock it is guarded.
+    private let headerLock = Mutex()
+    private func headerLocked(_ gcm: AESGCM) throws -> BlockCipher {
+        try headerLock.withLock { try blockCipher(gcm) }
+    }
+
+    /// Decrypts the blocks covering `range` (within the current size) and copies the range out.
+    private func readRange(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer, cipher: BlockCipher, gcm: AESGCM) throws {
+        let B = layout.blockSize, CB = layout.cipherBlockSize
+        let first = range.lowerBound / B, last = (range.upperBound - 1) / B
+        let finalIndex = plainSize / B
+        let cipherStart = layout.cipherOffset(ofBlock: first)
+        let cipherEnd = min(layout.cipherOffset(ofBlock: last + 1), layout.ciphertextSize(plaintextSize: plainSize))
+        let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: cipherEnd - cipherStart, alignment: 16)
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
+        defer { stored.deallocate(); memsetZero(plain, B); plain.deallocate() }
+        let got = try fd.read(into: stored, at: cipherStart)
+        guard got == stored.count else { throw damaged("the file is shorter than its size says (changed underneath?)") }
+        var copied = 0
+        for i in first...last {
+            let s = (i - first) * CB
+            let len = min(CB, stored.count - s)
+            do {
+                _ = try cipher.open(index: i, last: i == finalIndex, stored: UnsafeRawBufferPointer(rebasing: stored[s..<(s + len)]),
+                                    into: plain, gcm: gcm)
+            } catch CryptoError.authenticationFailed {
+                throw damaged(FileContent.DecodeError.block(index: i, count: finalIndex + 1).description)
+            }
+            let blockStart = i * B
+            let from = max(range.lowerBound, blockStart) - blockStart
+            let to = min(range.upperBound, blockStart + len - AESGCM.overhead) - blockStart
+            (out.baseAddress! + copied).copyMemory(from: plain.baseAddress! + from, byteCount: to - from)
+            copied += to - from
+        }
+    }
+
+    // MARK: Write
+
+    /// Writes `data` at `offset`. A gap past the end is first filled with encrypted zeros, so it
+    /// reads back as zeros and still authenticates.
+    public func write(_ data: UnsafeRawBufferPointer, at offset: Int) throws {
+        guard writable else { throw Errno(EBADF) }
+        guard data.count > 0 else { return }
+        try lock.withWriteLock {
+            try gcmPool.with { gcm in
+                let cipher = try headerLocked(gcm)
+                try fillZeros(upTo: offset, cipher: cipher, gcm: gcm)
+                try writeRange(data, at: offset, cipher: cipher, gcm: gcm)
+            }
+        }
+    }
+
+    /// Sets the plaintext size: grows with zeros, or shrinks, resealing the new final block.
+    public func truncate(to newSize: Int) throws {
+        guard writable else { throw Errno(EBADF) }
+        guard newSize >= 0 else { throw Errno.invalid }
+        try lock.withWriteLock {
+            try gcmPool.with { gcm in
+                let cipher = try headerLocked(gcm)
+                if newSize > plainSize {
+                    try fillZeros(upTo: newSize, cipher: cipher, gcm: gcm)
+                } else if newSize < plainSize {
+                    try shrink(to: newSize, cipher: cipher, gcm: gcm)
+                }
+            }
+        }
+    }
+
+    public func sync(dataOnly: Bool) throws(Errno) {
+        if dataOnly { try retryingSyscall { fdatasync(fd.rawValue) } } else { try fd.sync() }
+    }
+
+    private func fillZeros(upTo end: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+        while plainSize < end {
+            let n = min(Self.zeroChunk, end - plainSize)
+            try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: plainSize, cipher: cipher, gcm: gcm)
+        }
+    }
+
+    /// The core of every write: `offset` ≤ size. Rewrites the blocks from the first touched one to
+    /// the new final block, reading back only the partly overwritten edge blocks, in one pwrite.
+    private func writeRange(_ data: UnsafeRawBufferPointer, at offset: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+        precondition(offset <= plainSize && data.count > 0)
+        let B = layout.blockSize, CB = layout.cipherBlockSize, n = AESGCM.nonceSize
+        let oldSize = plainSize
+        let newSize = max(oldSize, offset + data.count)
+        let oldFinal = oldSize / B, newFinal = newSize / B
+        let first = offset / B
+        let lastTouched = (offset + data.count - 1) / B
+        let lastWritten = newSize > oldSize ? newFinal : lastTouched
+        let count = lastWritten - first + 1
+
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: count * B, alignment: 16)
+        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: count * CB, alignment: 16)
+        defer { memsetZero(plain, plain.count); plain.deallocate(); sealed.deallocate() }
+
+        // Old bytes that survive in the edge blocks.
+        for i in Set([first, lastWritten]) where i <= oldFinal {
+            let blockStart = i * B
+            let oldLen = min(B, oldSize - blockStart)
+            guard oldLen > 0 else { continue }
+            let covered = offset <= blockStart && offset + data.count >= blockStart + oldLen
+            if covered { continue }
+            try readRange(blockStart..<(blockStart + oldLen), into: UnsafeMutableRawBufferPointer(rebasing: plain[((i - first) * B)...]),
+                          cipher: cipher, gcm: gcm)
+        }
+        (plain.baseAddress! + (offset - first * B)).copyMemory(from: data.baseAddress!, byteCount: data.count)
+
+        var nonceBytes = [UInt8](repeating: 0, count: n * count)
+        try nonceBytes.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        var out = 0
+        for i in first...lastWritten {
+            let len = min(B, newSize - i * B)
+            let dst = UnsafeMutableRawBufferPointer(rebasing: sealed[out..<(out + len + AESGCM.overhead)])
+            nonceBytes.withUnsafeBytes { dst.baseAddress!.copyMemory(from: $0.baseAddress! + (i - first) * n, byteCount: n) }
+            try cipher.seal(index: i, last: i == newFinal, plaintext: UnsafeRawBufferPointer(rebasing: plain[((i - first) * B)..<((i - first) * B + len)]),
+                            into: dst, gcm: gcm)
+            out += len + AESGCM.overhead
+        }
+        try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: layout.cipherOffset(ofBlock: first))
+        plainSize = newSize
+    }
+
+    private func shrink(to newSize: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+        let B = layout.blockSize
+        let final = newSize / B
+        let len = newSize - final * B
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
+        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: len + AESGCM.overhead, alignment: 16)
+        defer { memsetZero(plain, B); plain.deallocate(); sealed.deallocate() }
+        if len > 0 { try readRange((final * B)..<newSize, into: plain, cipher: cipher, gcm: gcm) }
+        try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: sealed[0..<AESGCM.nonceSize]))
+        try cipher.seal(index: final, last: true, plaintext: UnsafeRawBufferPointer(rebasing: plain[0..<len]), into: sealed, gcm: gcm)
+        let at = layout.cipherOffset(ofBlock: final)
+        try fd.writeAll(UnsafeRawBufferPointer(sealed), at: at)
+        try fd.truncate(to: at + sealed.count)
+        plainSize = newSize
+    }
+}
+
+/// The open files of a mount, by backing inode: every handle and hard link of a file shares one
+/// `EncryptedFile`. The table's lock is taken on open and release only, never on read or write.
+public final class OpenFileTable: @unchecked Sendable {
+    private let lock = Mutex()
+    private var files: [EncryptedFile.Identity: EncryptedFile] = [:]
+    let keys: VaultKeys
+    let layout: ContentLayout
+    public let gcmPool = GCMPool()
+    public let readOnly: Bool
+
+    public init(vault: Vault, readOnly: Bool) {
+        keys = vault.keys
+        layout = vault.layout
+        self.readOnly = readOnly
+    }
+
+    /// Opens the backing file at `path` (read-write unless the mount is read-only or the file's
+    /// mode forbids it) and returns the shared state, with one more reference.
+    public func open(_ path: String, write: Bool) throws -> EncryptedFile {
+        let (fd, writable) = try openBacking(path, write: write)
+        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, gcmPool: gcmPool)
+        return lock.withLock {
+            if let existing = files[file.identity], existing.writable || !writable {
+                existing.references += 1
+                existing.backingPath = path
+                return existing  // `file` closes its fd as it goes
+            }
+            // First opener, or a writer replacing a read-only state (no handle writes through it).
+            file.references = (files[file.identity]?.references ?? 0) + 1
+            files[file.identity] = file
+            return file
+        }
+    }
+
+    /// Read-write when allowed, so one state serves readers and writers; read-only for a reader
+    /// when the backing mode forbids writing.
+    private func openBacking(_ path: String, write: Bool) throws(Errno) -> (FileDescriptor, Bool) {
+        if readOnly { return (try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW), false) }
+        do {
+            return (try FileDescriptor.open(path, flags: O_RDWR | O_NOFOLLOW), true)
+        } catch {
+            guard error.rawValue == EACCES, !write else { throw error }
+            return (try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW), false)
+        }
+    }
+
+    public func release(_ file: EncryptedFile) {
+        lock.withLock {
+            file.references -= 1
+            if file.references <= 0, files[file.identity] === file { files[file.identity] = nil }
+        }
+    }
+
+    /// The open state of a backing inode, if any handle has it open.
+    public func existing(device: UInt64, inode: UInt64) -> EncryptedFile? {
+        lock.withLock { files[EncryptedFile.Identity(device: device, inode: inode)] }
+    }
+}
