@@ -18,10 +18,13 @@ let package = Package(
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2",
                        providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CSottoShims"),
+        .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // The vault format and crypto. No FUSE dependency: the CLI uses it offline.
         .target(name: "SottoCore", dependencies: ["CLibCrypto", "CArgon2", "CSottoShims"]),
+        // The FUSE adapter: a thin layer mapping kernel requests onto SottoCore.
+        .target(name: "SottoFUSE", dependencies: ["SottoCore", "CFuse3", "CSottoShims"]),
         .executableTarget(name: "sotto", dependencies: [
-            "SottoCore",
+            "SottoCore", "SottoFUSE", "CSottoShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Fixtures are read in place (found through #filePath), not bundled.

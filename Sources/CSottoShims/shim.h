@@ -17,3 +17,22 @@ static inline int sotto_renameat2(int olddirfd, const char *oldpath, int newdirf
 
 static inline const unsigned int sotto_rename_noreplace(void) { return RENAME_NOREPLACE; }
 static inline const unsigned int sotto_rename_exchange(void) { return RENAME_EXCHANGE; }
+
+#include <sys/prctl.h>
+#include <spawn.h>
+#include <sys/mount.h>
+
+/* prctl is variadic, so Swift cannot call it directly. */
+static inline int sotto_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
+static inline short sotto_posix_spawn_setsid(void) {
+#ifdef POSIX_SPAWN_SETSID
+    return POSIX_SPAWN_SETSID;
+#else
+    return 0x80;
+#endif
+}
+
+/* pipe2 is a GNU extension Swift's Glibc module does not export. */
+int pipe2(int pipefd[2], int flags);
+static inline int sotto_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -64,6 +64,17 @@ public final class EncryptedFile: @unchecked Sendable {
 
     public var size: Int { lock.withReadLock { plainSize } }
 
+    /// The backing file's attributes with the plaintext size.
+    public func attributes() throws(Errno) -> stat {
+        var st = try fd.stat()
+        st.st_size = off_t(size)
+        return st
+    }
+
+    public func chmod(_ mode: mode_t) throws(Errno) { try retryingSyscall { fchmod(fd.rawValue, mode) } }
+    public func chown(_ uid: uid_t, _ gid: gid_t) throws(Errno) { try retryingSyscall { fchown(fd.rawValue, uid, gid) } }
+    public func setTimes(_ times: UnsafePointer<timespec>) throws(Errno) { try retryingSyscall { futimens(fd.rawValue, times) } }
+
     func damaged(_ detail: String) -> SottoError {
         SottoError.integrity(path: backingPath, backingPath: backingPath, detail: detail)
     }

@@ -14,6 +14,10 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
     case io(operation: String, path: String, errno: Errno)
     case exists(path: String)
     case invalidArgument(String)
+    case mountpoint(String)
+    case mountFailed(String)
+    case notMounted(String)
+    case busy(String)
     case `internal`(String)
 
     public enum ExitCode {
@@ -30,6 +34,10 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         public static let notFound: Int32 = 17
         public static let io: Int32 = 18
         public static let exists: Int32 = 19
+        public static let mountpoint: Int32 = 20
+        public static let mountFailed: Int32 = 21
+        public static let notMounted: Int32 = 22
+        public static let busy: Int32 = 23
     }
 
     public var exitCode: Int32 {
@@ -45,13 +53,17 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         case .notFound: return ExitCode.notFound
         case .io: return ExitCode.io
         case .exists: return ExitCode.exists
+        case .mountpoint: return ExitCode.mountpoint
+        case .mountFailed: return ExitCode.mountFailed
+        case .notMounted: return ExitCode.notMounted
+        case .busy: return ExitCode.busy
         case .internal: return ExitCode.internal
         }
     }
 
     public var description: String {
         switch self {
-        case .usage(let s), .invalidArgument(let s): return s
+        case .usage(let s), .invalidArgument(let s), .mountpoint(let s), .mountFailed(let s), .notMounted(let s), .busy(let s): return s
         case .vaultMissing(let p):
             return "vault directory '\(p)' does not exist: check the path, or create a vault with 'sotto init \(p)'"
         case .notAVault(let p):

@@ -12,6 +12,12 @@ public struct VaultEntry {
     public let backingPath: String
     public let info: stat
 
+    public init(plainPath: String, backingPath: String, info: stat) {
+        self.plainPath = plainPath
+        self.backingPath = backingPath
+        self.info = info
+    }
+
     public var kind: EntryKind {
         if info.isRegularFile { return .file }
         if info.isDirectory { return .directory }

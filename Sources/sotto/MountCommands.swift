@@ -1,0 +1,195 @@
+import ArgumentParser
+import CSottoShims
+import SottoCore
+import SottoFUSE
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct MountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Show the vault, decrypted, as an ordinary folder (FUSE).",
+        discussion: "By default the filesystem runs in the background and this command returns once the folder is ready. End it with 'sotto unmount MOUNTPOINT'.")
+
+    @OptionGroup var vault: VaultArgument
+    @Argument(help: ArgumentHelp("An existing empty folder to show the vault in.", valueName: "MOUNTPOINT"))
+    var mountpoint: String
+    @OptionGroup var password: PasswordOptions
+    @Flag(name: .customLong("foreground"), help: "Stay in the foreground (logs also on stderr); Ctrl-C unmounts.")
+    var foreground = false
+    @Flag(name: .customLong("read-only"), help: "Mount read-only.")
+    var readOnly = false
+    @Flag(name: .customLong("allow-other"), help: "Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.")
+    var allowOther = false
+    @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
+    var logFile: String?
+
+    // Set by the background launcher only: the password arrives on a pipe, readiness goes back on another.
+    @Option(name: .customLong("password-fd"), help: .private) var passwordFD: Int32?
+    @Option(name: .customLong("ready-fd"), help: .private) var readyFD: Int32?
+
+    func run() throws {
+        let vaultPath = FileSystem.canonicalPath(vault.vault)
+        let mp = try checkMountpoint(vaultPath: vaultPath)
+        _ = try Vault.readConfig(at: vaultPath)
+        let pw: SecretBytes
+        if let passwordFD {
+            pw = try PasswordReader.firstLine(of: FileDescriptor(rawValue: passwordFD), source: "the launcher")
+            close(passwordFD)
+        } else {
+            pw = try password.read()
+        }
+        // The password is checked before anything is mounted.
+        let opened = try Vault.open(at: vaultPath, password: pw)
+        if foreground || readyFD != nil {
+            try serve(opened, mountpoint: mp)
+        } else {
+            try launchInBackground(password: pw, vaultPath: vaultPath, mountpoint: mp)
+            print("mounted \(vault.vault) at \(mountpoint); end it with 'sotto unmount \(mountpoint)'")
+        }
+    }
+
+    /// The mountpoint, canonical, or an error naming what is wrong with it.
+    private func checkMountpoint(vaultPath: String) throws -> String {
+        let st: stat
+        do { st = try FileSystem.lstat(mountpoint) } catch {
+            if error.rawValue == ENOTCONN {
+                throw SottoError.mountpoint("'\(mountpoint)' is a mount whose filesystem has died: run 'sotto unmount --lazy \(mountpoint)' first")
+            }
+            throw SottoError.mountpoint("mountpoint '\(mountpoint)' does not exist: create it with 'mkdir -p \(mountpoint)'")
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw SottoError.mountpoint("mountpoint '\(mountpoint)' is not a directory") }
+        let mp = FileSystem.canonicalPath(mountpoint)
+        if let e = Mounts.entry(at: mp) {
+            throw SottoError.mountpoint("'\(mountpoint)' is already a mountpoint (\(e.fsType)): unmount it first or choose another folder")
+        }
+        if FileSystem.isSameOrInside(mp, vaultPath) || FileSystem.isSameOrInside(vaultPath, mp) {
+            throw SottoError.mountpoint("mountpoint '\(mountpoint)' and vault '\(vault.vault)' overlap: mount outside the vault directory")
+        }
+        return mp
+    }
+
+    /// Runs the filesystem in this process until it is unmounted.
+    private func serve(_ opened: Vault, mountpoint mp: String) throws {
+        _ = sotto_set_not_dumpable()  // no core dump, no ptrace by other users: the keys are in memory
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
+        umask(0o077)  // anything made without an explicit mode stays private
+        let log = try Log(path: logFile.map { FileSystem.canonicalPath($0) }, alsoStderr: foreground)
+        _ = chdir("/")  // do not keep the launcher's working directory busy
+        let mount = Mount(vault: opened, readOnly: readOnly, log: log)
+        do {
+            try mount.run(mountpoint: mp, allowOther: allowOther) {
+                if let readyFD {
+                    var one: UInt8 = 1
+                    _ = write(readyFD, &one, 1)
+                    close(readyFD)
+                    // Detach from the launcher's terminal and pipes.
+                    let null = open("/dev/null", O_RDWR)
+                    for fd: Int32 in [0, 1, 2] { dup2(null, fd) }
+                    if null > 2 { close(null) }
+                }
+            }
+        } catch Mount.MountError.setup(let why) {
+            throw SottoError.mountFailed("mounting '\(vault.vault)' at '\(mountpoint)' failed: \(why)")
+        }
+    }
+
+    /// Starts `sotto mount` again as a daemon in its own session, hands it the password on a pipe
+    /// (never argv or the environment), and waits until it reports the mount ready or exits.
+    private func launchInBackground(password pw: SecretBytes, vaultPath: String, mountpoint mp: String) throws {
+        let exe = try io("find own executable", "/proc/self/exe") { () throws(Errno) in
+            String(decoding: try FileSystem.readlink(Array("/proc/self/exe".utf8)), as: UTF8.self)
+        }
+        var args = [exe, "mount", vaultPath, mp, "--password-fd", "3", "--ready-fd", "4"]
+        if readOnly { args.append("--read-only") }
+        if allowOther { args.append("--allow-other") }
+        if let logFile { args += ["--log", FileSystem.canonicalPath(logFile)] }
+
+        var pwPipe: [Int32] = [0, 0], readyPipe: [Int32] = [0, 0]
+        guard sotto_pipe_cloexec(&pwPipe) == 0, sotto_pipe_cloexec(&readyPipe) == 0 else {
+            throw SottoError.mountFailed("cannot create pipes: \(Errno.current)")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pwPipe[0], 3)
+        posix_spawn_file_actions_adddup2(&actions, readyPipe[1], 4)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, sotto_posix_spawn_setsid())
+        var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &actions, &attr, &cArgs, environ)
+        close(pwPipe[0]); close(readyPipe[1])
+        guard rc == 0 else {
+            close(pwPipe[1]); close(readyPipe[0])
+            throw SottoError.mountFailed("cannot start the filesystem process: \(Errno(rc))")
+        }
+        pw.withUnsafeBytes { b in
+            _ = write(pwPipe[1], b.baseAddress, b.count)
+            _ = write(pwPipe[1], "\n", 1)
+        }
+        close(pwPipe[1])
+        var byte: UInt8 = 0
+        var n: Int
+        repeat { n = read(readyPipe[0], &byte, 1) } while n < 0 && errno == EINTR
+        close(readyPipe[0])
+        if n == 1 { return }
+        // The daemon exited before the mount was ready; it has said why on our stderr.
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        Glibc.exit(exited ? (status >> 8) & 0xff : SottoError.ExitCode.mountFailed)
+    }
+}
+
+struct Unmount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unmount a mounted vault; open data is already on disk.")
+
+    @Argument(help: ArgumentHelp("Where the vault is mounted.", valueName: "MOUNTPOINT"))
+    var mountpoint: String
+    @Flag(name: .customLong("lazy"), help: "Detach now even if busy; the filesystem ends when the last user leaves.")
+    var lazy = false
+
+    func run() throws {
+        let mp = FileSystem.canonicalPath(mountpoint)
+        guard let entry = Mounts.entry(at: mp) else { throw SottoError.notMounted("'\(mountpoint)' is not mounted") }
+        guard entry.fsType == "fuse.sotto" else {
+            throw SottoError.notMounted("'\(mountpoint)' is not a Sotto mount (it is \(entry.fsType)): use umount")
+        }
+        if geteuid() == 0 {
+            if umount2(mp, lazy ? Int32(MNT_DETACH) : 0) != 0 {
+                let e = Errno.current
+                if e.rawValue == EBUSY {
+                    throw SottoError.busy("'\(mountpoint)' is busy: a program has a file open or a working directory inside it; close them, or use 'sotto unmount --lazy'")
+                }
+                throw SottoError.io(operation: "unmount", path: mountpoint, errno: e)
+            }
+        } else {
+            try runFusermount(mp)
+        }
+        print("unmounted \(mountpoint)")
+    }
+
+    private func runFusermount(_ mp: String) throws {
+        var args = ["fusermount3", "-u"]
+        if lazy { args.append("-z") }
+        args.append(mp)
+        var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        guard posix_spawnp(&pid, "fusermount3", nil, nil, &cArgs, environ) == 0 else {
+            throw SottoError.mountFailed("cannot run fusermount3: install the fuse3 package")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else {
+            throw SottoError.busy("fusermount3 could not unmount '\(mountpoint)' (busy?): close programs using it, or use 'sotto unmount --lazy'")
+        }
+    }
+}
