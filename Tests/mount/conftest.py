@@ -1,0 +1,107 @@
+"""Harness for tests on real mounts: a fresh vault, mounted with libfuse3 through `sotto mount`,
+driven by real programs, always unmounted (even when the test fails), and after every test the
+vault directory is searched for every plaintext marker and file name the test used."""
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SOTTO = os.environ.get("SOTTO_BIN", str(ROOT / ".build" / "debug" / "sotto"))
+PASSWORD = "mount test password"
+
+
+def sotto(*args, check=True, input=None, timeout=60):
+    r = subprocess.run([SOTTO, *map(str, args)], capture_output=True, text=True, input=input, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"sotto {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+class Vault:
+    """A vault directory and its mountpoint; `secrets` collects what must never reach the vault."""
+
+    def __init__(self, base):
+        self.base = pathlib.Path(base)
+        self.dir = self.base / "vault"
+        self.mnt = self.base / "mnt"
+        self.pwfile = self.base / "pw"
+        self.log = self.base / "sotto.log"
+        self.secrets = set()
+        self.mnt.mkdir()
+        self.pwfile.write_text(PASSWORD + "\n")
+        sotto("init", self.dir, "--password-file", self.pwfile, "--kdf-memory", "1", "--kdf-time", "1")
+
+    def mount(self, *extra):
+        sotto("mount", self.dir, self.mnt, "--password-file", self.pwfile, "--log", self.log, *extra)
+        assert is_mounted(self.mnt)
+
+    def unmount(self):
+        if is_mounted(self.mnt):
+            r = sotto("unmount", self.mnt, check=False)
+            if r.returncode != 0:  # never leave a mount behind, whatever happened
+                subprocess.run(["umount", "-l", str(self.mnt)], capture_output=True)
+        assert not is_mounted(self.mnt)
+
+    def remount(self, *extra):
+        self.unmount()
+        self.mount(*extra)
+
+    def path(self, rel):
+        return self.mnt / rel
+
+    def secret(self, *items):
+        """Registers plaintext strings or names that must not appear under the vault directory."""
+        for s in items:
+            self.secrets.add(s if isinstance(s, bytes) else str(s).encode())
+
+    def assert_no_plaintext(self):
+        found = []
+        for root, dirs, files in os.walk(self.dir):
+            for name in dirs + files:
+                for s in self.secrets:
+                    if len(s) >= 4 and s in name.encode():
+                        found.append(f"name {os.path.join(root, name)} contains {s!r}")
+            for name in files:
+                p = os.path.join(root, name)
+                if os.path.islink(p):
+                    continue
+                data = open(p, "rb").read()
+                for s in self.secrets:
+                    if len(s) >= 8 and s in data:
+                        found.append(f"content of {p} contains {s!r}")
+        assert not found, "plaintext under the vault directory:\n" + "\n".join(found[:20])
+
+
+@pytest.fixture
+def vault():
+    base = tempfile.mkdtemp(prefix="sotto-mount-")
+    v = Vault(base)
+    try:
+        v.mount()
+        yield v
+    finally:
+        try:
+            v.unmount()
+        finally:
+            if v.log.exists():
+                log = v.log.read_text()
+                assert PASSWORD not in log
+        v.assert_no_plaintext()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run(*cmd, cwd=None, input=None, check=True, timeout=300):
+    r = subprocess.run(list(map(str, cmd)), cwd=cwd, input=input, capture_output=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r
