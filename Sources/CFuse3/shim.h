@@ -14,3 +14,12 @@ static inline struct fuse *sotto_fuse_new(struct fuse_args *args, const struct f
 static inline int sotto_fuse_loop_mt(struct fuse *f, struct fuse_loop_config *config) {
     return fuse_loop_mt(f, config);
 }
+
+static inline struct fuse_session *sotto_session_new(struct fuse_args *args, const struct fuse_lowlevel_ops *op,
+                                                     size_t op_size, void *userdata) {
+    return fuse_session_new(args, op, op_size, userdata);
+}
+
+static inline int sotto_session_loop_mt(struct fuse_session *se, struct fuse_loop_config *config) {
+    return fuse_session_loop_mt(se, config);
+}

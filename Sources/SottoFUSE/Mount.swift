@@ -4,7 +4,7 @@ import SottoCore
 import Glibc
 #endif
 
-/// A mounted vault: the state every FUSE callback reaches through `fuse_get_context()`.
+/// A mounted vault: the state every FUSE request reaches through `fuse_req_userdata`.
 /// The adapter is thin: paths go through `PathMapper`, content through `EncryptedFile`.
 public final class Mount: @unchecked Sendable {
     public let vault: Vault
@@ -15,10 +15,15 @@ public final class Mount: @unchecked Sendable {
     /// Running as root: new entries are given to the calling user, as the kernel would.
     let isRoot = geteuid() == 0
     let gcm: GCMPool
+    let inodes: InodeTable
+    /// How long the kernel may cache attributes and names: safe because only this mount changes
+    /// the vault directory, and every change goes through it.
+    static let cacheTimeout = 1.0
 
-    public init(vault: Vault, readOnly: Bool, log: Log) {
+    public init(vault: Vault, readOnly: Bool, log: Log) throws {
         self.vault = vault
         self.mapper = PathMapper(vault: vault)
+        self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly)
         self.gcm = files.gcmPool
         self.log = log
@@ -46,17 +51,16 @@ public final class Mount: @unchecked Sendable {
         defer { for p in cArgs { free(p) } }
         let me = Unmanaged.passRetained(self)
         defer { me.release() }
-        let fuse: OpaquePointer? = cArgs.withUnsafeMutableBufferPointer { buf in
+        let session: OpaquePointer? = cArgs.withUnsafeMutableBufferPointer { buf in
             var args = fuse_args(argc: Int32(argv.count), argv: buf.baseAddress, allocated: 0)
-            return sotto_fuse_new(&args, &ops, MemoryLayout<fuse_operations>.size, me.toOpaque())
+            return sotto_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, me.toOpaque())
         }
-        guard let fuse else { throw MountError.setup("libfuse rejected the mount options") }
-        defer { fuse_destroy(fuse) }
-        guard fuse_mount(fuse, mountpoint) == 0 else {
+        guard let session else { throw MountError.setup("libfuse rejected the mount options") }
+        defer { fuse_session_destroy(session) }
+        guard fuse_session_mount(session, mountpoint) == 0 else {
             throw MountError.setup("the kernel refused the mount (is /dev/fuse available, and fuse3 installed?)")
         }
-        defer { fuse_unmount(fuse) }
-        let session = fuse_get_session(fuse)
+        defer { fuse_session_unmount(session) }
         guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")")
@@ -64,14 +68,14 @@ public final class Mount: @unchecked Sendable {
         let config = fuse_loop_cfg_create()
         defer { fuse_loop_cfg_destroy(config) }
         fuse_loop_cfg_set_max_threads(config, 16)
-        let rc = sotto_fuse_loop_mt(fuse, config)
+        let rc = sotto_session_loop_mt(session, config)
         log.info("unmounted \(mountpoint)\(rc != 0 ? " (loop ended with \(rc))" : "")")
     }
 
     /// Gives a new backing entry to the calling user and, in a setgid directory, the directory's
     /// group (as ext4 does); only root can.
-    func takeOwnership(of backingPath: String, parent: String) {
-        guard isRoot, let ctx = fuse_get_context() else { return }
+    func takeOwnership(of backingPath: String, parent: String, request: fuse_req_t?) {
+        guard isRoot, let ctx = fuse_req_ctx(request) else { return }
         var gid = ctx.pointee.gid
         if let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
         _ = lchown(backingPath, ctx.pointee.uid, gid)
@@ -125,44 +129,48 @@ final class Handle: OpenHandle {
     static func file(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> Handle? { from(fi) as? Handle }
 }
 
-/// An open directory: a descriptor of the backing directory, so listing follows it through renames.
+/// An open directory: the decrypted listing taken at opendir, paged through by readdir.
 final class DirectoryHandle: OpenHandle {
-    let fd: FileDescriptor
-    let plainPath: String
-    init(fd: FileDescriptor, plainPath: String) { self.fd = fd; self.plainPath = plainPath }
-    deinit { fd.close() }
-
-    /// A path that reaches the directory through the descriptor.
-    var backingPath: String { "/proc/self/fd/\(fd.rawValue)" }
+    struct Row { let name: [UInt8]; let mode: mode_t; let ino: UInt64 }
+    let rows: [Row]
+    init(_ rows: [Row]) { self.rows = rows }
 }
 
-/// The mount behind the current request.
+/// The mount a request belongs to.
 @inline(__always)
-func currentMount() -> Mount {
-    Unmanaged<Mount>.fromOpaque(fuse_get_context()!.pointee.private_data).takeUnretainedValue()
+func mount(of request: fuse_req_t?) -> Mount {
+    Unmanaged<Mount>.fromOpaque(fuse_req_userdata(request)).takeUnretainedValue()
 }
 
-/// Runs one operation: errors become negative errno; damage is logged with the file it is in and
-/// reported as EIO, never as data.
+/// Runs one request: `body` sends the reply on success; any error becomes `fuse_reply_err`.
+/// Damage is logged with the file it is in and answered with EIO, never with data.
 @inline(__always)
-func perform(_ body: (Mount) throws -> Int32) -> Int32 {
-    let m = currentMount()
+func handle(_ request: fuse_req_t?, _ body: (Mount) throws -> Void) {
+    let m = mount(of: request)
     do {
-        return try body(m)
-    } catch let e as Errno {
-        return -e.rawValue
-    } catch let e as SottoError {
-        switch e {
-        case .io(_, _, let errno): return -errno.rawValue
-        case .notFound: return -ENOENT
-        case .exists: return -EEXIST
-        default:
-            m.log.error(e.description)
-            return -EIO
-        }
+        try body(m)
     } catch {
-        m.log.error("\(error)")
-        return -EIO
+        fuse_reply_err(request, m.errnoValue(for: error))
+    }
+}
+
+extension Mount {
+    func errnoValue(for error: Error) -> Int32 {
+        switch error {
+        case let e as Errno: return e.rawValue
+        case let e as SottoError:
+            switch e {
+            case .io(_, _, let errno): return errno.rawValue
+            case .notFound: return ENOENT
+            case .exists: return EEXIST
+            default:
+                log.error(e.description)
+                return EIO
+            }
+        default:
+            log.error("\(error)")
+            return EIO
+        }
     }
 }
 

@@ -78,7 +78,7 @@ struct MountCommand: ParsableCommand {
         umask(0o077)  // anything made without an explicit mode stays private
         let log = try Log(path: logFile.map { FileSystem.canonicalPath($0) }, alsoStderr: foreground)
         _ = chdir("/")  // do not keep the launcher's working directory busy
-        let mount = Mount(vault: opened, readOnly: readOnly, log: log)
+        let mount = try Mount(vault: opened, readOnly: readOnly, log: log)
         do {
             try mount.run(mountpoint: mp, allowOther: allowOther) {
                 if let readyFD {

@@ -6,7 +6,10 @@ import Glibc
 /// (and every hard link to it). Reads share a lock; writes and truncates take it alone, so a block's
 /// read-modify-write is never interleaved with another writer's and neither write is lost.
 public final class EncryptedFile: @unchecked Sendable {
-    public struct Identity: Hashable, Sendable { let device: UInt64; let inode: UInt64 }
+    public struct Identity: Hashable, Sendable {
+        public let device: UInt64, inode: UInt64
+        public init(device: UInt64, inode: UInt64) { self.device = device; self.inode = inode }
+    }
 
     public let identity: Identity
     /// Last path it was opened by (for log lines); not used to reach the file.

@@ -1,0 +1,195 @@
+import CFuse3
+import CSottoShims
+import SottoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Names: lookup and forget, creating and removing entries, links, renames.
+
+extension Mount {
+    static func addEntryOperations(_ ops: inout fuse_lowlevel_ops) {
+        ops.`init` = { _, _ in }
+        ops.lookup = { req, parent, name in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else {
+                    // A negative entry the kernel may cache: only this mount creates names.
+                    var e = fuse_entry_param()
+                    e.entry_timeout = Mount.cacheTimeout
+                    fuse_reply_entry(req, &e)
+                    return
+                }
+                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
+            }
+        }
+        ops.forget = { req, ino, n in
+            mount(of: req).inodes.forget(ino, n)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, list in
+            let m = mount(of: req)
+            for i in 0..<count { m.inodes.forget(list![i].ino, list![i].nlookup) }
+            fuse_reply_none(req)
+        }
+        ops.mkdir = { req, parent, name, mode in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
+                do { try m.mapper.makeDirectory(at: b) } catch {
+                    m.mapper.removeContainerIfEmpty(of: b)
+                    throw error
+                }
+                m.takeOwnership(of: b, parent: dir, request: req)
+                try retryingCall { Glibc.chmod(b, (mode & 0o7777) | m.inheritedSetgid(dir)) }
+                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
+            }
+        }
+        ops.mknod = { req, parent, name, mode, rdev in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
+                do {
+                    if mode & S_IFMT == S_IFREG {
+                        try m.createBackingFile(b, mode: mode, parent: dir, request: req).close()
+                    } else {
+                        try retryingCall { Glibc.mknod(b, mode, rdev) }
+                        m.takeOwnership(of: b, parent: dir, request: req)
+                    }
+                } catch {
+                    m.mapper.removeContainerIfEmpty(of: b)
+                    throw error
+                }
+                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
+            }
+        }
+        ops.symlink = { req, target, parent, name in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                let stored = try m.gcm.with { try m.vault.symlinks.encrypt(Mount.name(target), gcm: $0) }
+                let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
+                do { try FileSystem.symlink(target: stored, at: Array(b.utf8)) } catch {
+                    m.mapper.removeContainerIfEmpty(of: b)
+                    throw error
+                }
+                m.takeOwnership(of: b, parent: dir, request: req)
+                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
+            }
+        }
+        ops.link = { req, ino, newParent, newName in
+            handle(req) { m in
+                let src = try m.inodes.path(ino)
+                let dir = try m.inodes.path(newParent)
+                let b = try m.mapper.newEntryPath(Mount.name(newName), in: dir)
+                do { try retryingCall { Glibc.link(src, b) } } catch {
+                    m.mapper.removeContainerIfEmpty(of: b)
+                    throw error
+                }
+                try m.replyEntry(req, parent: newParent, name: Mount.name(newName), backingPath: b)
+            }
+        }
+        ops.unlink = { req, parent, name in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else { throw Errno.noEntry }
+                guard try FileSystem.lstat(b).st_mode & S_IFMT != S_IFDIR else { throw Errno.isDirectory }
+                try FileSystem.unlink(b)
+                m.mapper.removeContainerIfEmpty(of: b)
+                m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.rmdir = { req, parent, name in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else { throw Errno.noEntry }
+                guard try FileSystem.lstat(b).st_mode & S_IFMT == S_IFDIR else { throw Errno.notDirectory }
+                try m.mapper.removeDirectory(at: b)
+                m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.rename = { req, parent, name, newParent, newName, flags in
+            handle(req) { m in
+                try m.rename(parent: parent, name: Mount.name(name), newParent: newParent, newName: Mount.name(newName), flags: flags)
+                fuse_reply_err(req, 0)
+            }
+        }
+    }
+
+    /// rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE. Replacing a directory requires it to be
+    /// empty of plaintext entries; its ID files go with it.
+    func rename(parent: UInt64, name: [UInt8], newParent: UInt64, newName: [UInt8], flags: UInt32) throws {
+        let srcDir = try inodes.path(parent), dstDir = try inodes.path(newParent)
+        guard let src = try mapper.lookup(name, in: srcDir) else { throw Errno.noEntry }
+        let existing = try mapper.lookup(newName, in: dstDir)
+        let srcStat = try FileSystem.lstat(src)
+        let srcIsDir = srcStat.st_mode & S_IFMT == S_IFDIR
+        if srcIsDir, FileSystem.isSameOrInside(dstDir, src) { throw Errno.invalid }  // into itself
+        if flags & sotto_rename_exchange() != 0 {
+            guard let existing else { throw Errno.noEntry }
+            try retryingCall { sotto_renameat2(AT_FDCWD, src, AT_FDCWD, existing, sotto_rename_exchange()) }
+            mapper.forget(src)
+            mapper.forget(existing)
+            inodes.exchange(.init(parent: parent, name: name), src, .init(parent: newParent, name: newName), existing)
+            return
+        }
+        let target: String
+        if let existing {
+            if flags & sotto_rename_noreplace() != 0 { throw Errno.exists }
+            let dst = try FileSystem.lstat(existing)
+            if dst.st_ino == srcStat.st_ino && dst.st_dev == srcStat.st_dev { return }  // two names of one file
+            let dstIsDir = dst.st_mode & S_IFMT == S_IFDIR
+            if srcIsDir && !dstIsDir { throw Errno.notDirectory }
+            if !srcIsDir && dstIsDir { throw Errno.isDirectory }
+            if dstIsDir {
+                guard try mapper.isEmptyDirectory(existing) else { throw Errno.notEmpty }
+                try mapper.removeDirectory(at: existing)
+                target = try mapper.newEntryPath(newName, in: dstDir)
+            } else {
+                target = existing
+            }
+            inodes.removeLink(parent: newParent, name: newName, backingPath: existing)
+        } else {
+            target = try mapper.newEntryPath(newName, in: dstDir)
+        }
+        do {
+            try retryingCall { Glibc.rename(src, target) }
+        } catch {
+            if target != existing { mapper.removeContainerIfEmpty(of: target) }
+            throw error
+        }
+        if srcIsDir { mapper.forget(src) }
+        mapper.removeContainerIfEmpty(of: src)
+        inodes.rename(parent: parent, name: name, from: src, to: newParent, newName: newName, newPath: target)
+    }
+
+    /// A new, empty encrypted file (header and empty final block) at a reserved backing path,
+    /// owned by the caller (when running as root) before its mode is set.
+    func createBackingFile(_ path: String, mode: mode_t, parent: String, request: fuse_req_t?) throws -> FileDescriptor {
+        let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        do {
+            try gcm.with { try EncryptedFile.initialize(fd, keys: vault.keys, layout: vault.layout, gcm: $0) }
+            if isRoot, let ctx = fuse_req_ctx(request) {
+                var gid = ctx.pointee.gid
+                if let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
+                _ = fchown(fd.rawValue, ctx.pointee.uid, gid)
+            }
+            try retryingCall { fchmod(fd.rawValue, mode & 0o7777) }
+        } catch {
+            fd.close()
+            _ = try? FileSystem.unlink(path)
+            throw error
+        }
+        return fd
+    }
+}
+
+/// Runs a libc call returning -1 on failure, throwing its errno.
+@inline(__always)
+func retryingCall(_ call: () -> Int32) throws(Errno) {
+    while call() == -1 {
+        let e = errno
+        if e != EINTR { throw Errno(e) }
+    }
+}

@@ -1,0 +1,90 @@
+import CFuse3
+import SottoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// File content: create, open, read, write, fsync, release, fallocate. No global lock here: each
+// file's own lock (in EncryptedFile) orders its block read-modify-writes.
+
+extension Mount {
+    static func addFileOperations(_ ops: inout fuse_lowlevel_ops) {
+        ops.create = { req, parent, name, mode, fi in
+            handle(req) { m in
+                let dir = try m.inodes.path(parent)
+                let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
+                do { try m.createBackingFile(b, mode: mode, parent: dir, request: req).close() } catch {
+                    m.mapper.removeContainerIfEmpty(of: b)
+                    throw error
+                }
+                let h = Handle(try m.files.open(b, write: true))
+                h.store(in: fi!)
+                fi!.pointee.keep_cache = 1
+                do {
+                    let ino = try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b, open: fi)
+                    m.inodes.attach(ino, h.file)
+                } catch {
+                    m.files.release(h.file)
+                    _ = OpenHandle.take(fi)
+                    throw error
+                }
+            }
+        }
+        ops.open = { req, ino, fi in
+            handle(req) { m in
+                let b = try m.inodes.path(ino)
+                let write = fi!.pointee.flags & O_ACCMODE != O_RDONLY
+                let h = Handle(try m.files.open(b, write: write))
+                h.store(in: fi!)
+                m.inodes.attach(ino, h.file)
+                // One kernel inode per backing file, and only this mount writes it: cached pages
+                // stay valid across opens.
+                fi!.pointee.keep_cache = 1
+                fuse_reply_open(req, fi)
+            }
+        }
+        ops.read = { req, _, size, offset, fi in
+            handle(req) { m in
+                guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+                defer { buf.deallocate() }
+                let n = try h.file.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<size]), at: Int(offset))
+                fuse_reply_buf(req, buf.baseAddress!.assumingMemoryBound(to: CChar.self), n)
+            }
+        }
+        ops.write = { req, _, buf, size, offset, fi in
+            handle(req) { m in
+                guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                try h.file.write(UnsafeRawBufferPointer(start: buf, count: size), at: Int(offset))
+                fuse_reply_write(req, size)
+            }
+        }
+        ops.flush = { req, _, _ in fuse_reply_err(req, 0) }  // every write is already in the backing file
+        ops.release = { req, ino, fi in
+            let m = mount(of: req)
+            if let h = OpenHandle.take(fi) as? Handle {
+                m.inodes.detach(ino)
+                m.files.release(h.file)
+            }
+            fuse_reply_err(req, 0)
+        }
+        ops.fsync = { req, _, datasync, fi in
+            handle(req) { m in
+                guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                try h.file.sync(dataOnly: datasync != 0)
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.fallocate = { req, _, mode, offset, length, fi in
+            handle(req) { m in
+                // Plain allocation only: grow with encrypted zeros. Punching holes would need
+                // sparse ciphertext, which the format does not have.
+                guard mode == 0 else { throw Errno(EOPNOTSUPP) }
+                guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                let end = Int(offset + length)
+                if end > h.file.size { try h.file.truncate(to: end) }
+                fuse_reply_err(req, 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+"""fsx-style: seeded random writes, truncates and reads at random offsets, against a model,
+with remounts in between; and concurrency on one file and many."""
+import os
+import random
+import threading
+
+from conftest import run
+
+B = 16384
+
+
+def test_random_operations_match_model(vault):
+    rnd = random.Random(20261125)
+    path = vault.path("fsx.bin")
+    model = bytearray()
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDWR)
+    max_size = 12 * B
+    ops = 20000
+    try:
+        for i in range(ops):
+            op = rnd.random()
+            if op < 0.45:
+                off = rnd.randrange(max_size)
+                data = rnd.randbytes(rnd.randrange(1, 3 * B))
+                os.pwrite(fd, data, off)
+                if len(model) < off:
+                    model.extend(b"\0" * (off - len(model)))
+                model[off:off + len(data)] = data
+            elif op < 0.6:
+                size = rnd.randrange(max_size)
+                os.ftruncate(fd, size)
+                if size < len(model):
+                    del model[size:]
+                else:
+                    model.extend(b"\0" * (size - len(model)))
+            elif op < 0.9995:
+                off = rnd.randrange(max_size + 100)
+                n = rnd.randrange(0, 2 * B)
+                assert os.pread(fd, n, off) == bytes(model[off:off + n]), f"op {i}: read {n} at {off}"
+            else:
+                os.close(fd)
+                vault.remount()
+                fd = os.open(path, os.O_RDWR)
+            if i % 997 == 0:
+                assert os.fstat(fd).st_size == len(model), f"op {i}"
+    finally:
+        os.close(fd)
+    vault.remount()
+    assert path.read_bytes() == bytes(model)
+
+
+def test_parallel_writers_on_different_files_and_readers(vault):
+    errors = []
+    payloads = {f"w{i}.bin": random.Random(i).randbytes(3 * 1024 * 1024 + i) for i in range(4)}
+
+    def writer(name, data):
+        try:
+            with open(vault.path(name), "wb") as f:
+                for off in range(0, len(data), 100_000):
+                    f.write(data[off:off + 100_000])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    def reader(name, stop):
+        try:
+            while not stop.is_set():
+                if vault.path(name).exists():
+                    got = vault.path(name).read_bytes()
+                    assert payloads[name].startswith(got), "a reader saw bytes that were never written"
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    stop = threading.Event()
+    readers = [threading.Thread(target=reader, args=(n, stop)) for n in payloads]
+    writers = [threading.Thread(target=writer, args=(n, d)) for n, d in payloads.items()]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    for n, d in payloads.items():
+        assert vault.path(n).read_bytes() == d
+
+
+def test_two_handles_writing_the_same_block_lose_nothing(vault):
+    p = vault.path("shared.bin")
+    p.write_bytes(b"")
+    fds = [os.open(p, os.O_RDWR) for _ in range(4)]
+    threads = []
+
+    def hammer(k):
+        # Each handle owns every 4th 64-byte slot; all slots share the first blocks.
+        for r in range(200):
+            slot = r * 4 + k
+            os.pwrite(fds[k], bytes([k + 1]) * 64, slot * 64)
+
+    for k in range(4):
+        threads.append(threading.Thread(target=hammer, args=(k,)))
+        threads[-1].start()
+    for t in threads:
+        t.join()
+    for fd in fds:
+        os.close(fd)
+    data = p.read_bytes()
+    assert len(data) == 800 * 64
+    for slot in range(800):
+        assert data[slot * 64:(slot + 1) * 64] == bytes([slot % 4 + 1]) * 64, slot
