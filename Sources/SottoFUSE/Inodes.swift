@@ -47,6 +47,20 @@ final class InodeTable: @unchecked Sendable {
         return p
     }
 
+    /// A plaintext path of an inode (for log lines), from the names the kernel knows it by.
+    func plainPath(_ ino: UInt64) -> String? {
+        lock.withLock {
+            var parts: [[UInt8]] = []
+            var current = ino
+            while current != Self.rootIno {
+                guard let link = nodes[current]?.links.first, parts.count < 4096 else { return nil }
+                parts.append(link.name)
+                current = link.parent
+            }
+            return "/" + parts.reversed().map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
+        }
+    }
+
     /// The open state of an inode whose every name may be gone (fstat or fchmod after unlink).
     func openFile(_ ino: UInt64) -> EncryptedFile? { lock.withLock { nodes[ino]?.openFile } }
 

@@ -23,6 +23,7 @@ extension Mount {
                 do {
                     let ino = try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b, open: fi)
                     m.inodes.attach(ino, h.file)
+                    h.file.plainPath = m.inodes.plainPath(ino)
                 } catch {
                     m.files.release(h.file)
                     _ = OpenHandle.take(fi)
@@ -35,6 +36,7 @@ extension Mount {
                 let b = try m.inodes.path(ino)
                 let write = fi!.pointee.flags & O_ACCMODE != O_RDONLY
                 let h = Handle(try m.files.open(b, write: write))
+                h.file.plainPath = m.inodes.plainPath(ino)
                 h.store(in: fi!)
                 m.inodes.attach(ino, h.file)
                 // One kernel inode per backing file, and only this mount writes it: cached pages

@@ -13,7 +13,18 @@ public final class EncryptedFile: @unchecked Sendable {
 
     public let identity: Identity
     /// Last path it was opened by (for log lines); not used to reach the file.
-    public var backingPath: String
+    public var backingPath: String {
+        get { namesLock.withLock { _backingPath } }
+        set { namesLock.withLock { _backingPath = newValue } }
+    }
+    /// The plaintext path it was last opened by, when the caller knows it (for log lines).
+    public var plainPath: String? {
+        get { namesLock.withLock { _plainPath } }
+        set { namesLock.withLock { _plainPath = newValue } }
+    }
+    private var _backingPath: String
+    private var _plainPath: String?
+    private let namesLock = Mutex()
     let fd: FileDescriptor
     let writable: Bool
     let keys: VaultKeys
@@ -39,7 +50,7 @@ public final class EncryptedFile: @unchecked Sendable {
         self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         self.fd = fd
         self.writable = writable
-        self.backingPath = backingPath
+        self._backingPath = backingPath
         self.keys = keys
         self.layout = layout
         self.gcmPool = gcmPool
@@ -79,7 +90,7 @@ public final class EncryptedFile: @unchecked Sendable {
     public func setTimes(_ times: UnsafePointer<timespec>) throws(Errno) { try retryingSyscall { futimens(fd.rawValue, times) } }
 
     func damaged(_ detail: String) -> SottoError {
-        SottoError.integrity(path: backingPath, backingPath: backingPath, detail: detail)
+        SottoError.integrity(path: plainPath ?? backingPath, backingPath: backingPath, detail: detail)
     }
 
     private func blockCipher(_ gcm: AESGCM) throws -> BlockCipher {

@@ -1,0 +1,174 @@
+"""`sotto mount` / `sotto unmount` as a user meets them: refusals, exit codes, signals, the log,
+damage reported as EIO, names that are not ours, read-only mounts, daemon hardening."""
+import errno
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import PASSWORD, SOTTO, Vault, is_mounted, sotto
+
+# docs/cli.md
+EXIT_WRONG_PASSWORD, EXIT_MOUNTPOINT, EXIT_NOT_MOUNTED, EXIT_BUSY = 12, 20, 22, 23
+
+
+@pytest.fixture
+def fresh():
+    base = tempfile.mkdtemp(prefix="sotto-cli-")
+    v = Vault(base)
+    yield v
+    v.unmount()
+
+
+def daemon_pid(v):
+    out = subprocess.run(["pgrep", "-f", f"sotto mount {v.dir}"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def test_wrong_password_mounts_nothing(fresh, tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_text("not the password\n")
+    r = sotto("mount", fresh.dir, fresh.mnt, "--password-file", bad, check=False)
+    assert r.returncode == EXIT_WRONG_PASSWORD
+    assert "wrong password" in r.stderr
+    assert not is_mounted(fresh.mnt)
+
+
+def test_password_from_stdin(fresh):
+    r = sotto("mount", fresh.dir, fresh.mnt, "--password-stdin", input=PASSWORD + "\n", check=False)
+    assert r.returncode == 0, r.stderr
+    assert is_mounted(fresh.mnt)
+
+
+def test_refusals(fresh):
+    pw = ["--password-file", fresh.pwfile]
+    r = sotto("mount", fresh.dir, fresh.base / "nope", *pw, check=False)
+    assert r.returncode == EXIT_MOUNTPOINT and "mkdir -p" in r.stderr
+    inside = fresh.dir / "inside"
+    r = sotto("mount", fresh.dir, fresh.dir, *pw, check=False)
+    assert r.returncode == EXIT_MOUNTPOINT and "overlap" in r.stderr
+    (fresh.mnt / "v2").mkdir()
+    r = sotto("mount", fresh.mnt, fresh.base, *pw, check=False)  # vault inside mountpoint
+    assert r.returncode in (EXIT_MOUNTPOINT, 10)
+    fresh.mount()
+    r = sotto("mount", fresh.dir, fresh.mnt, *pw, check=False)
+    assert r.returncode == EXIT_MOUNTPOINT and "already a mountpoint" in r.stderr
+    assert not inside.exists()
+
+
+def test_unmount_not_mounted_busy_and_lazy(fresh):
+    r = sotto("unmount", fresh.mnt, check=False)
+    assert r.returncode == EXIT_NOT_MOUNTED and "not mounted" in r.stderr
+    fresh.mount()
+    (fresh.mnt / "f").write_text("x")
+    with open(fresh.mnt / "f") as held:
+        r = sotto("unmount", fresh.mnt, check=False)
+        assert r.returncode == EXIT_BUSY and "--lazy" in r.stderr
+        assert is_mounted(fresh.mnt)
+        r = sotto("unmount", "--lazy", fresh.mnt)
+        assert not is_mounted(fresh.mnt)
+        assert held.read() == "x"  # an open file keeps working after a lazy unmount
+
+
+def test_sigterm_unmounts_cleanly(fresh):
+    fresh.mount()
+    (fresh.mnt / "kept.txt").write_text("kept across a signal")
+    pid = daemon_pid(fresh)
+    assert pid
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        if not is_mounted(fresh.mnt):
+            break
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) if False else None
+        subprocess.run(["sleep", "0.05"])
+    assert not is_mounted(fresh.mnt)
+    fresh.mount()
+    assert (fresh.mnt / "kept.txt").read_text() == "kept across a signal"
+
+
+def test_daemon_hardening_and_private_log(fresh):
+    fresh.mount()
+    pid = daemon_pid(fresh)
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    limits = pathlib.Path(f"/proc/{pid}/limits").read_text()
+    core = [l for l in limits.splitlines() if l.startswith("Max core file size")][0]
+    assert core.split()[4] == "0", core
+    vmlck = int([l for l in status.splitlines() if l.startswith("VmLck")][0].split()[1])
+    assert vmlck > 0  # keys live in locked pages
+    assert os.stat(fresh.log).st_mode & 0o777 == 0o600
+    cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert PASSWORD.encode() not in cmdline
+    environ = pathlib.Path(f"/proc/{pid}/environ").read_bytes()
+    assert PASSWORD.encode() not in environ
+    # Default mount: only the mounting user gets in.
+    assert "allow_other" not in pathlib.Path("/proc/mounts").read_text().split(str(fresh.mnt))[1].split("\n")[0]
+
+
+def test_damaged_block_gives_eio_and_a_log_line(fresh):
+    fresh.mount()
+    data = os.urandom(3 * 16384)
+    (fresh.mnt / "recording.raw").write_bytes(data)
+    fresh.unmount()
+    backing = [p for p in fresh.dir.iterdir() if not p.name.startswith("sotto.")][0]
+    raw = bytearray(backing.read_bytes())
+    raw[78 + 16412 + 100] ^= 1  # block 1
+    backing.write_bytes(bytes(raw))
+    fresh.mount()
+    with open(fresh.mnt / "recording.raw", "rb") as f:
+        assert f.read(1000) == data[:1000]
+        f.seek(16384 + 50)
+        with pytest.raises(OSError) as e:
+            f.read(100)
+        assert e.value.errno == errno.EIO
+    log = fresh.log.read_text()
+    assert "block 1 of 4" in log and backing.name in log and "/recording.raw" in log
+
+
+def test_names_that_are_not_ours_are_left_out(fresh):
+    fresh.mount()
+    (fresh.mnt / "a.txt").write_text("a")
+    (fresh.mnt / "b.txt").write_text("b")
+    fresh.unmount()
+    (fresh.dir / ".DS_Store").write_bytes(b"\0")
+    (fresh.dir / "desktop.ini").write_text("[x]")
+    enc = [p for p in fresh.dir.iterdir() if not p.name.startswith("sotto.") and not p.name.startswith(".") and p.suffix != ".ini"][0]
+    (fresh.dir / (enc.name + ".sync-conflict-20261125-141200-ABCDEFG")).write_bytes(enc.read_bytes())
+    damaged = "Zm9yZ2VkLW5hbWUtdGhhdC1kZWNyeXB0cy10by1ub3RoaW5n"
+    (fresh.dir / damaged).write_bytes(b"damaged name")
+    fresh.mount()
+    assert sorted(os.listdir(fresh.mnt)) == ["a.txt", "b.txt"]
+    assert sorted(os.listdir(fresh.mnt)) == ["a.txt", "b.txt"]
+    log = fresh.log.read_text()
+    for n in (".DS_Store", "desktop.ini", "sync-conflict", damaged):
+        assert log.count(n) == 1, n  # one line each, not one per listing
+    assert (fresh.mnt / "a.txt").read_text() == "a"
+
+
+def test_read_only_mount(fresh):
+    fresh.mount()
+    (fresh.mnt / "r.txt").write_text("read me")
+    fresh.remount("--read-only")
+    assert (fresh.mnt / "r.txt").read_text() == "read me"
+    with pytest.raises(OSError) as e:
+        (fresh.mnt / "w.txt").write_text("no")
+    assert e.value.errno == errno.EROFS
+    with pytest.raises(OSError):
+        (fresh.mnt / "r.txt").write_text("no")
+
+
+def test_foreground_mode_and_ctrl_c(fresh):
+    p = subprocess.Popen([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, "--foreground"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stderr.readline()  # "sotto: mounted ..." once ready
+        assert "mounted" in line
+        assert is_mounted(fresh.mnt)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+        assert not is_mounted(fresh.mnt)
+    finally:
+        if p.poll() is None:
+            p.kill()
