@@ -68,13 +68,13 @@ struct Import: ParsableCommand {
 
     private func importEntry(_ v: Vault, source: [UInt8], info: stat, name: [UInt8], into dir: VaultEntry, counts: inout Counts) throws {
         let display = String(decoding: source, as: UTF8.self)
-        if info.isRegularFile {
+        if EntryKind(mode: info.st_mode) == .file {
             let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
             defer { fd.close() }
-            try v.createFile(name, in: dir, mode: info.permissions, from: fd, modificationTime: info.st_mtim)
+            try v.createFile(name, in: dir, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim)
             counts.files += 1
             counts.bytes += Int(info.st_size)
-        } else if info.isDirectory {
+        } else if EntryKind(mode: info.st_mode) == .directory {
             let sub = try v.createDirectory(name, in: dir)
             let children = try io("list", display) { () throws(Errno) in try FileSystem.listDirectory(source) }
             for child in children.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -82,9 +82,9 @@ struct Import: ParsableCommand {
                 let st = try io("stat", String(decoding: childPath, as: UTF8.self)) { () throws(Errno) in try FileSystem.lstat(childPath) }
                 try importEntry(v, source: childPath, info: st, name: child, into: sub, counts: &counts)
             }
-            try v.finishDirectory(sub, mode: info.permissions, modificationTime: info.st_mtim)
+            try v.finishDirectory(sub, mode: info.st_mode & 0o7777, modificationTime: info.st_mtim)
             counts.directories += 1
-        } else if info.isSymlink {
+        } else if EntryKind(mode: info.st_mode) == .symlink {
             let target = try io("read link", display) { () throws(Errno) in try FileSystem.readlink(source) }
             try v.createSymlink(name, in: dir, target: target, modificationTime: info.st_mtim)
             counts.symlinks += 1
@@ -115,9 +115,9 @@ struct Export: ParsableCommand {
         var target = dest
         if entry.plainPath == "/" {
             if let st = try? FileSystem.lstat(dest) {
-                guard st.isDirectory, (try? FileSystem.listDirectory(dest))?.isEmpty == true else { throw SottoError.exists(path: dest) }
+                guard EntryKind(mode: st.st_mode) == .directory, (try? FileSystem.listDirectory(dest))?.isEmpty == true else { throw SottoError.exists(path: dest) }
             }
-        } else if let st = try? FileSystem.lstat(dest), st.isDirectory {
+        } else if let st = try? FileSystem.lstat(dest), EntryKind(mode: st.st_mode) == .directory {
             target = dest + "/" + String(entry.plainPath.split(separator: "/").last!)
         }
         if entry.plainPath != "/", FileSystem.exists(target) { throw SottoError.exists(path: target) }
@@ -141,7 +141,7 @@ struct Export: ParsableCommand {
             do {
                 defer { fd.close() }
                 try v.readFile(entry) { try fd.writeAll($0) }
-                try io("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.info.permissions) }
+                try io("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.permissions) }
             } catch let e as SottoError {
                 _ = try? FileSystem.unlink(display)
                 guard case .integrity = e else { throw e }
@@ -159,7 +159,7 @@ struct Export: ParsableCommand {
                 try exportEntry(v, child.entry, to: target + [UInt8(ascii: "/")] + child.name, damaged: &damaged)
             }
             try io("chmod", display) { () throws(Errno) in
-                try withCPath(target) { (p) throws(Errno) in if chmod(p, entry.info.permissions) != 0 { throw Errno.current } }
+                try withCPath(target) { (p) throws(Errno) in if chmod(p, entry.permissions) != 0 { throw Errno.current } }
             }
             try io("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
         case .symlink:
@@ -246,7 +246,7 @@ struct List: ParsableCommand {
 
     private func modeString(_ e: VaultEntry) -> String {
         let type: Character = e.kind == .directory ? "d" : e.kind == .symlink ? "l" : e.kind == .file ? "-" : "?"
-        let m = e.info.permissions
+        let m = e.permissions
         var s = String(type)
         for (bit, c) in [(0o400, "r"), (0o200, "w"), (0o100, "x"), (0o040, "r"), (0o020, "w"), (0o010, "x"), (0o004, "r"), (0o002, "w"), (0o001, "x")] {
             s += (Int(m) & bit) != 0 ? c : "-"

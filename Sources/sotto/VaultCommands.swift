@@ -48,7 +48,7 @@ struct Init: ParsableCommand {
             throw SottoError.invalidArgument("--block-size must be one of \(ContentLayout.allowedBlockSizes.map(String.init).joined(separator: ", "))")
         }
         // Refuse before asking for a password.
-        if let st = try? FileSystem.lstat(vault.vault), st.isDirectory,
+        if let st = try? FileSystem.lstat(vault.vault), EntryKind(mode: st.st_mode) == .directory,
            let names = try? FileSystem.listDirectory(vault.vault), !names.isEmpty {
             throw SottoError.vaultNotEmpty(path: vault.vault)
         }

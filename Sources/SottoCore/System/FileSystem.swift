@@ -117,10 +117,3 @@ public enum FileSystem {
         }
     }
 }
-
-extension Glibc.stat {
-    public var isDirectory: Bool { (st_mode & S_IFMT) == S_IFDIR }
-    public var isRegularFile: Bool { (st_mode & S_IFMT) == S_IFREG }
-    public var isSymlink: Bool { (st_mode & S_IFMT) == S_IFLNK }
-    public var permissions: mode_t { st_mode & 0o7777 }
-}

@@ -39,7 +39,7 @@ public final class Vault {
         guard password.count > 0 else { throw SottoError.passwordInput("the password is empty") }
         var madeDirectory = false
         if let st = try? FileSystem.lstat(path) {
-            guard st.isDirectory else { throw SottoError.io(operation: "use as vault directory", path: path, errno: .notDirectory) }
+            guard EntryKind(mode: st.st_mode) == .directory else { throw SottoError.io(operation: "use as vault directory", path: path, errno: .notDirectory) }
             let entries = try io("list", path) { () throws(Errno) in try FileSystem.listDirectory(path) }
             guard entries.isEmpty else { throw SottoError.vaultNotEmpty(path: path) }
         } else {
@@ -78,7 +78,7 @@ public final class Vault {
 
     /// Reads and checks the config without a password (for `info`, and before asking for one).
     public static func readConfig(at path: String) throws -> VaultConfig {
-        guard let st = try? FileSystem.lstat(path), st.isDirectory else { throw SottoError.vaultMissing(path: path) }
+        guard let st = try? FileSystem.lstat(path), EntryKind(mode: st.st_mode) == .directory else { throw SottoError.vaultMissing(path: path) }
         let configPath = path + "/" + BackingName.configFile
         let bytes: [UInt8]
         do {

@@ -2,7 +2,20 @@
 import Glibc
 #endif
 
-public enum EntryKind: Sendable { case file, directory, symlink, other }
+public enum EntryKind: Sendable {
+    case file, directory, symlink, other
+
+    /// From `st_mode` (a plain integer, so no `struct stat` crosses module boundaries: it is
+    /// imported once per C module that includes <sys/stat.h>, as distinct Swift types).
+    public init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .file
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symlink
+        default: self = .other
+        }
+    }
+}
 
 /// One entry of the plaintext tree and where it lives in the vault directory.
 public struct VaultEntry {
@@ -18,12 +31,8 @@ public struct VaultEntry {
         self.info = info
     }
 
-    public var kind: EntryKind {
-        if info.isRegularFile { return .file }
-        if info.isDirectory { return .directory }
-        if info.isSymlink { return .symlink }
-        return .other
-    }
+    public var kind: EntryKind { EntryKind(mode: info.st_mode) }
+    public var permissions: mode_t { info.st_mode & 0o7777 }
 }
 
 /// Something in the vault directory that is left out of a listing, with why.
