@@ -8,7 +8,7 @@ import Glibc
 /// the names the kernel has looked it up by (each kernel dentry came from one of our replies), and
 /// the backing path of one of them.
 final class InodeTable: @unchecked Sendable {
-    struct Link: Equatable { let parent: UInt64; let name: [UInt8] }
+    struct Link: Hashable { let parent: UInt64; let name: [UInt8] }
 
     final class Node {
         let ino: UInt64
@@ -31,6 +31,8 @@ final class InodeTable: @unchecked Sendable {
     private let lock = Mutex()
     private var nodes: [UInt64: Node] = [:]
     private var byIdentity: [EncryptedFile.Identity: UInt64] = [:]
+    /// Which node each known name belongs to: unlink and rename find it without a scan.
+    private var byLink: [Link: UInt64] = [:]
     private var nextIno: UInt64 = 2
     let mapper: PathMapper
 
@@ -87,6 +89,7 @@ final class InodeTable: @unchecked Sendable {
         return lock.withLock {
             if let ino = byIdentity[id], let node = nodes[ino], !(node.links.isEmpty && node.ino != Self.rootIno) {
                 if !node.links.contains(link) { node.links.append(link) }
+                byLink[link] = ino
                 node.backingPath = backingPath
                 node.lookups += 1
                 return ino
@@ -98,6 +101,7 @@ final class InodeTable: @unchecked Sendable {
             node.lookups = 1
             nodes[ino] = node
             byIdentity[id] = ino
+            byLink[link] = ino
             return ino
         }
     }
@@ -110,6 +114,7 @@ final class InodeTable: @unchecked Sendable {
             if node.lookups == 0 {
                 nodes[ino] = nil
                 if byIdentity[node.identity] == ino { byIdentity[node.identity] = nil }
+                for l in node.links where byLink[l] == ino { byLink[l] = nil }
             }
         }
     }
@@ -117,8 +122,9 @@ final class InodeTable: @unchecked Sendable {
     /// `parent/name` no longer exists (unlink, rmdir, or replaced by a rename).
     func removeLink(parent: UInt64, name: [UInt8], backingPath: String) {
         lock.withLock {
-            guard let node = nodes.values.first(where: { $0.links.contains(Link(parent: parent, name: name)) }) else { return }
-            node.links.removeAll { $0 == Link(parent: parent, name: name) }
+            let link = Link(parent: parent, name: name)
+            guard let ino = byLink.removeValue(forKey: link), let node = nodes[ino] else { return }
+            node.links.removeAll { $0 == link }
             if node.backingPath == backingPath { node.backingPath = nil }
             if node.backingPath == nil, let other = node.links.first, let pp = nodes[other.parent]?.backingPath {
                 // Another name of the same file: find its backing path again.
@@ -129,13 +135,16 @@ final class InodeTable: @unchecked Sendable {
 
     /// `parent/name` was renamed to `newParent/newName` at `newPath`. A directory's descendants
     /// move with it, so their cached backing paths are rewritten by prefix.
-    func rename(parent: UInt64, name: [UInt8], from oldPath: String, to newParent: UInt64, newName: [UInt8], newPath: String) {
+    func rename(parent: UInt64, name: [UInt8], from oldPath: String, to newParent: UInt64, newName: [UInt8], newPath: String,
+                isDirectory: Bool) {
         lock.withLock {
-            let old = Link(parent: parent, name: name)
-            if let node = nodes.values.first(where: { $0.links.contains(old) }) {
-                node.links = node.links.map { $0 == old ? Link(parent: newParent, name: newName) : $0 }
+            let old = Link(parent: parent, name: name), new = Link(parent: newParent, name: newName)
+            if let ino = byLink.removeValue(forKey: old), let node = nodes[ino] {
+                node.links = node.links.map { $0 == old ? new : $0 }
+                byLink[new] = ino
                 if node.backingPath == oldPath { node.backingPath = newPath }
             }
+            guard isDirectory else { return }
             let prefix = oldPath + "/"
             for node in nodes.values {
                 if let p = node.backingPath, p.hasPrefix(prefix) { node.backingPath = newPath + "/" + p.dropFirst(prefix.count) }
@@ -146,10 +155,9 @@ final class InodeTable: @unchecked Sendable {
     /// After RENAME_EXCHANGE: the two names swapped entries.
     func exchange(_ a: Link, _ aPath: String, _ b: Link, _ bPath: String) {
         lock.withLock {
-            let na = nodes.values.first { $0.links.contains(a) }
-            let nb = nodes.values.first { $0.links.contains(b) }
-            na?.links = na!.links.map { $0 == a ? b : $0 }
-            nb?.links = nb!.links.map { $0 == b ? a : $0 }
+            let na = byLink[a].flatMap { nodes[$0] }, nb = byLink[b].flatMap { nodes[$0] }
+            if let na { na.links = na.links.map { $0 == a ? b : $0 }; byLink[b] = na.ino } else { byLink[b] = nil }
+            if let nb { nb.links = nb.links.map { $0 == b ? a : $0 }; byLink[a] = nb.ino } else { byLink[a] = nil }
             if na?.backingPath == aPath { na?.backingPath = bPath }
             if nb?.backingPath == bPath { nb?.backingPath = aPath }
             // Descendants of exchanged directories: rewrite through a placeholder so the two

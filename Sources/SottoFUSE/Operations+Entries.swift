@@ -161,7 +161,7 @@ extension Mount {
         }
         if srcIsDir { mapper.forget(src) }
         mapper.removeContainerIfEmpty(of: src)
-        inodes.rename(parent: parent, name: name, from: src, to: newParent, newName: newName, newPath: target)
+        inodes.rename(parent: parent, name: name, from: src, to: newParent, newName: newName, newPath: target, isDirectory: srcIsDir)
     }
 
     /// A new, empty encrypted file (header and empty final block) at a reserved backing path,

@@ -112,11 +112,14 @@ public final class EncryptedFile: @unchecked Sendable {
     /// Reads up to `buffer.count` plaintext bytes at `offset`; returns the count (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         try lock.withReadLock {
-            guard offset < plainSize, buffer.count > 0 else { return 0 }
-            let end = min(plainSize, offset + buffer.count)
+            // A read-only state is never the writer: another state of the same file may have
+            // changed its size since (a writer opened after a chmod), so ask the backing file.
+            let size = writable ? plainSize : try currentBackingSize()
+            guard offset < size, buffer.count > 0 else { return 0 }
+            let end = min(size, offset + buffer.count)
             return try gcmPool.with { gcm in
                 let cipher = try headerLocked(gcm)
-                try readRange(offset..<end, into: buffer, cipher: cipher, gcm: gcm)
+                try readRange(offset..<end, into: buffer, size: size, cipher: cipher, gcm: gcm)
                 return end - offset
             }
         }
@@ -128,13 +131,21 @@ public final class EncryptedFile: @unchecked Sendable {
         try headerLock.withLock { try blockCipher(gcm) }
     }
 
-    /// Decrypts the blocks covering `range` (within the current size) and copies the range out.
-    private func readRange(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer, cipher: BlockCipher, gcm: AESGCM) throws {
+    private func currentBackingSize() throws -> Int {
+        let c = Int(try fd.stat().st_size)
+        guard let size = layout.plaintextSize(ciphertextSize: c) else {
+            throw damaged(FileContent.DecodeError.invalidSize(ciphertextSize: c).description)
+        }
+        return size
+    }
+
+    /// Decrypts the blocks covering `range` (within a file of plaintext `size`) and copies the range out.
+    private func readRange(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer, size: Int, cipher: BlockCipher, gcm: AESGCM) throws {
         let B = layout.blockSize, CB = layout.cipherBlockSize
         let first = range.lowerBound / B, last = (range.upperBound - 1) / B
-        let finalIndex = plainSize / B
+        let finalIndex = size / B
         let cipherStart = layout.cipherOffset(ofBlock: first)
-        let cipherEnd = min(layout.cipherOffset(ofBlock: last + 1), layout.ciphertextSize(plaintextSize: plainSize))
+        let cipherEnd = min(layout.cipherOffset(ofBlock: last + 1), layout.ciphertextSize(plaintextSize: size))
         let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: cipherEnd - cipherStart, alignment: 16)
         let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
         defer { stored.deallocate(); memsetZero(plain, B); plain.deallocate() }
@@ -226,7 +237,7 @@ public final class EncryptedFile: @unchecked Sendable {
             let covered = offset <= blockStart && offset + data.count >= blockStart + oldLen
             if covered { continue }
             try readRange(blockStart..<(blockStart + oldLen), into: UnsafeMutableRawBufferPointer(rebasing: plain[((i - first) * B)...]),
-                          cipher: cipher, gcm: gcm)
+                          size: oldSize, cipher: cipher, gcm: gcm)
         }
         (plain.baseAddress! + (offset - first * B)).copyMemory(from: data.baseAddress!, byteCount: data.count)
 
@@ -252,7 +263,7 @@ public final class EncryptedFile: @unchecked Sendable {
         let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
         let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: len + AESGCM.overhead, alignment: 16)
         defer { memsetZero(plain, B); plain.deallocate(); sealed.deallocate() }
-        if len > 0 { try readRange((final * B)..<newSize, into: plain, cipher: cipher, gcm: gcm) }
+        if len > 0 { try readRange((final * B)..<newSize, into: plain, size: plainSize, cipher: cipher, gcm: gcm) }
         try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: sealed[0..<AESGCM.nonceSize]))
         try cipher.seal(index: final, last: true, plaintext: UnsafeRawBufferPointer(rebasing: plain[0..<len]), into: sealed, gcm: gcm)
         let at = layout.cipherOffset(ofBlock: final)
