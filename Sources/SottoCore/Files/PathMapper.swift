@@ -18,12 +18,7 @@ public final class PathMapper: @unchecked Sendable {
 
     public func directoryIDs(of backingDir: String) throws(Errno) -> DirectoryIDs {
         if let ids = cacheLock.withLock({ idCache[backingDir] }) { return ids }
-        let names = try FileSystem.listDirectory(backingDir)
-        let found = names.compactMap { n -> [UInt8]? in
-            if case .directoryID(let id) = BackingName(n) { return id }
-            return nil
-        }
-        guard let ids = DirectoryIDs(found) else { throw Errno.io }  // a directory without an ID shows nothing
+        let ids = try vault.readDirectoryIDs(backingDir)
         cacheLock.withLock {
             if idCache.count >= Self.maxCachedDirectories { idCache.removeAll(keepingCapacity: true) }
             idCache[backingDir] = ids
@@ -70,71 +65,17 @@ public final class PathMapper: @unchecked Sendable {
 
     /// The backing path of `name` in `backingDir`, or nil.
     public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> String? {
-        try PlainName.validate(name)
-        let ids = try directoryIDs(of: backingDir)
-        for id in ids.all {
-            let candidate: String
-            do { candidate = try vault.backingPath(for: name, in: backingDir, directoryID: id) } catch { throw Errno.io }
-            if FileSystem.exists(candidate) { return candidate }
-        }
-        return nil
+        try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
     }
 
-    // MARK: Creating and removing
-
-    /// Reserves the backing path for a new entry (EEXIST if the name exists); for a long name,
-    /// makes the container and its name file first.
+    /// Reserves the backing path for a new entry (EEXIST if the name exists).
     public func newEntryPath(_ name: [UInt8], in backingDir: String) throws(Errno) -> String {
-        if try lookup(name, in: backingDir) != nil { throw Errno.exists }
-        let ids = try directoryIDs(of: backingDir)
-        let encoded: String
-        do { encoded = try vault.names.encrypt(name, directoryID: ids.primary) } catch let e as Errno { throw e } catch { throw Errno.io }
-        if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
-        let container: String, tmp: String
-        do {
-            container = backingDir + "/" + (try BackingName.longName(forEncoded: encoded))
-            tmp = container + "/" + (try BackingName.temporaryName())
-        } catch { throw Errno.io }
-        try FileSystem.mkdir(container, mode: 0o700)
-        do {
-            try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
-            try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
-        } catch {
-            _ = try? FileSystem.unlink(tmp)
-            _ = try? FileSystem.rmdir(container)
-            throw error
-        }
-        return container + "/" + BackingName.longDataEntry
+        try vault.reserveEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
     }
 
-    /// The long-name container an entry lives in, if it does.
-    public static func container(of backingPath: String) -> String? {
-        guard backingPath.hasSuffix("/" + BackingName.longDataEntry) else { return nil }
-        let c = String(backingPath.dropLast(BackingName.longDataEntry.count + 1))
-        guard let slash = c.lastIndex(of: "/"), c[c.index(after: slash)...].hasPrefix(BackingName.longPrefix) else { return nil }
-        return c
-    }
+    public func removeContainerIfEmpty(of backingPath: String) { Vault.releaseContainer(of: backingPath) }
 
-    /// Removes what is left of a long-name container once its entry is gone (or was never made).
-    public func removeContainerIfEmpty(of backingPath: String) {
-        guard let c = Self.container(of: backingPath), !FileSystem.exists(backingPath) else { return }
-        _ = try? FileSystem.unlink(c + "/" + BackingName.longNameFile)
-        _ = try? FileSystem.rmdir(c)
-    }
-
-    /// Makes a directory with a fresh ID at a reserved path.
-    public func makeDirectory(at backingPath: String) throws(Errno) {
-        try FileSystem.mkdir(backingPath, mode: 0o700)
-        do {
-            let id = try DirectoryIDs.random()
-            let p = backingPath + "/" + BackingName.directoryIDFile(id)
-            let fd = try FileDescriptor.open(p, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
-            fd.close()
-        } catch {
-            _ = try? FileSystem.rmdir(backingPath)
-            throw (error as? Errno) ?? Errno.io
-        }
-    }
+    public func makeDirectory(at backingPath: String) throws(Errno) { try vault.makeDirectory(at: backingPath) }
 
     /// Removes a directory that holds no plaintext entry: its ID files, then itself.
     /// ENOTEMPTY if anything else is in it, including foreign files.
@@ -154,7 +95,7 @@ public final class PathMapper: @unchecked Sendable {
             throw error
         }
         forget(backingPath)
-        removeContainerIfEmpty(of: backingPath)
+        Vault.releaseContainer(of: backingPath)
     }
 
     /// Whether a backing directory holds no plaintext entry.

@@ -69,7 +69,7 @@ public final class Vault {
         let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: 0)
         try config.seal(keys: vault.keys)
         vault.config = config
-        try vault.makeDirectoryID(inBackingDirectory: path)
+        try io("create directory ID in", path) { () throws(Errno) in try vault.writeDirectoryID(in: path) }
         try writeConfig(config, vaultPath: path, keepBackup: false)
         return vault
     }
@@ -140,21 +140,6 @@ public final class Vault {
         try io("write config", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, config.serialized()) }
         try io("rename config into place", configPath) { () throws(Errno) in try FileSystem.rename(tmpPath, configPath) }
         try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
-    }
-
-    // MARK: Directory IDs
-
-    /// Writes a fresh ID file into a backing directory and returns the ID.
-    @discardableResult
-    func makeDirectoryID(inBackingDirectory dir: String) throws -> [UInt8] {
-        let id = try DirectoryIDs.random()
-        let p = dir + "/" + BackingName.directoryIDFile(id)
-        try io("create directory ID", p) { () throws(Errno) in
-            let fd = try FileDescriptor.open(p, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
-            defer { fd.close() }
-            try fd.sync()
-        }
-        return id
     }
 }
 

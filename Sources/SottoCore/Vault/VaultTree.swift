@@ -83,33 +83,18 @@ extension Vault {
     }
 
     func directoryIDs(of dir: VaultEntry, names: [[UInt8]]) throws -> DirectoryIDs {
-        let ids = names.compactMap { n -> [UInt8]? in
-            if case .directoryID(let id) = BackingName(n) { return id }
-            return nil
-        }
-        guard let set = DirectoryIDs(ids) else {
+        do { return try Self.directoryIDs(in: names) } catch {
             throw SottoError.integrity(path: dir.plainPath, backingPath: dir.backingPath,
                                        detail: "the directory has no sotto.dir.* ID file, so no name in it can be decrypted")
         }
-        return set
     }
 
     /// The backing path of `name` in a backing directory, or nil if there is none.
     func lookup(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws -> String? {
-        do { try PlainName.validate(name) } catch { throw SottoError.invalidArgument("'\(String(decoding: name, as: UTF8.self))' is not a valid name: \(error)") }
-        for id in ids.all {
-            let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
-            if FileSystem.exists(candidate) { return candidate }
+        do { return try existingEntry(name, in: backingDir, ids: ids) } catch {
+            if error == .io { throw SottoError.io(operation: "look up a name in", path: backingDir, errno: error) }
+            throw SottoError.invalidArgument("'\(String(decoding: name, as: UTF8.self))' is not a valid name: \(error)")
         }
-        return nil
-    }
-
-    /// Where an entry named `name` lives under directory ID `id`: the encrypted name, or the long-name
-    /// container's `data`.
-    func backingPath(for name: [UInt8], in backingDir: String, directoryID id: [UInt8]) throws -> String {
-        let encoded = try names.encrypt(name, directoryID: id)
-        if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
-        return backingDir + "/" + (try BackingName.longName(forEncoded: encoded)) + "/" + BackingName.longDataEntry
     }
 
     /// The entries of a directory, sorted by name bytes, and what was left out.
@@ -193,29 +178,13 @@ extension Vault {
 
     // MARK: Creating
 
-    /// Reserves the backing path for a new entry `name` in `dir`: EEXIST if the name is taken; for a
-    /// long name, makes the container and its name file. Returns the path to create the entry at.
+    /// Reserves the backing path for a new entry `name` in `dir` (see `reserveEntry`).
     func prepareNewEntry(_ name: [UInt8], in dir: VaultEntry, ids: DirectoryIDs) throws -> String {
         let display = Self.join(dir.plainPath, name)
-        if try lookup(name, in: dir.backingPath, ids: ids) != nil { throw SottoError.exists(path: display) }
-        let encoded = try names.encrypt(name, directoryID: ids.primary)
-        if encoded.utf8.count <= BackingName.maxEncodedLength { return dir.backingPath + "/" + encoded }
-        let container = dir.backingPath + "/" + (try BackingName.longName(forEncoded: encoded))
-        let tmp = container + "/" + (try BackingName.temporaryName())
-        try io("create long-name container", container) { () throws(Errno) in
-            try FileSystem.mkdir(container, mode: 0o700)
-            try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
-            try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
+        do { return try reserveEntry(name, in: dir.backingPath, ids: ids) } catch {
+            if error == .exists { throw SottoError.exists(path: display) }
+            throw SottoError.io(operation: "create", path: display, errno: error)
         }
-        return container + "/" + BackingName.longDataEntry
-    }
-
-    /// Undo `prepareNewEntry` for a long name whose data was never placed.
-    func abandonNewEntry(_ entryPath: String) {
-        guard entryPath.hasSuffix("/" + BackingName.longDataEntry) else { return }
-        let container = String(entryPath.dropLast(BackingName.longDataEntry.count + 1))
-        _ = try? FileSystem.unlink(container + "/" + BackingName.longNameFile)
-        _ = try? FileSystem.rmdir(container)
     }
 
     /// Encrypts everything from `source` into a new file `name` in `dir`. The content goes to a
@@ -246,7 +215,7 @@ extension Vault {
             try io("rename into place", final) { () throws(Errno) in try FileSystem.renameNoReplace(tmp, final) }
         } catch {
             _ = try? FileSystem.unlink(tmp)
-            abandonNewEntry(final)
+            Self.releaseContainer(of: final)
             throw error
         }
         let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
@@ -259,11 +228,9 @@ extension Vault {
         let ids = try directoryIDs(of: dir)
         let final = try prepareNewEntry(name, in: dir, ids: ids)
         do {
-            try io("create directory", final) { () throws(Errno) in try FileSystem.mkdir(final, mode: 0o700) }
-            try makeDirectoryID(inBackingDirectory: final)
+            try io("create directory", final) { () throws(Errno) in try makeDirectory(at: final) }
         } catch {
-            _ = try? FileSystem.rmdir(final)
-            abandonNewEntry(final)
+            Self.releaseContainer(of: final)
             throw error
         }
         let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
@@ -293,7 +260,7 @@ extension Vault {
                 try io("set times", final) { () throws(Errno) in try FileSystem.setTimes(Array(final.utf8), access: m, modification: m) }
             }
         } catch {
-            abandonNewEntry(final)
+            Self.releaseContainer(of: final)
             throw error
         }
     }

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The format's rules for entries in a backing directory (docs/format.md §6), shared by the
+/// offline commands (`VaultTree`) and the mount (`PathMapper`, which adds caching). Errors are
+/// plain `Errno`s; callers add context.
+extension Vault {
+    /// Where an entry named `name` lives under directory ID `id`: the encrypted name, or the
+    /// long-name container's `data`.
+    func backingPath(for name: [UInt8], in backingDir: String, directoryID id: [UInt8]) throws(Errno) -> String {
+        let encoded: String
+        do { encoded = try names.encrypt(name, directoryID: id) } catch let e as Errno { throw e } catch { throw Errno.io }
+        if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
+        return backingDir + "/" + (try longName(encoded)) + "/" + BackingName.longDataEntry
+    }
+
+    private func longName(_ encoded: String) throws(Errno) -> String {
+        do { return try BackingName.longName(forEncoded: encoded) } catch { throw Errno.io }
+    }
+
+    /// The IDs of a backing directory, from its `sotto.dir.*` files; EIO if it has none (no name
+    /// in it could be decrypted).
+    public func readDirectoryIDs(_ backingDir: String) throws(Errno) -> DirectoryIDs {
+        try Self.directoryIDs(in: try FileSystem.listDirectory(backingDir))
+    }
+
+    static func directoryIDs(in names: [[UInt8]]) throws(Errno) -> DirectoryIDs {
+        let ids = names.compactMap { n -> [UInt8]? in
+            if case .directoryID(let id) = BackingName(n) { return id }
+            return nil
+        }
+        guard let set = DirectoryIDs(ids) else { throw Errno.io }
+        return set
+    }
+
+    /// The backing path of the existing entry `name` in `backingDir`, under any of its IDs, or nil.
+    public func existingEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws(Errno) -> String? {
+        try PlainName.validate(name)
+        for id in ids.all {
+            let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
+            if FileSystem.exists(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Reserves the backing path for a new entry `name` (EEXIST if the name exists under any ID):
+    /// the encrypted name under the primary ID, or, for a long name, a new container with its
+    /// `name` file, whose `data` is returned.
+    public func reserveEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws(Errno) -> String {
+        if try existingEntry(name, in: backingDir, ids: ids) != nil { throw Errno.exists }
+        let encoded: String
+        do { encoded = try names.encrypt(name, directoryID: ids.primary) } catch let e as Errno { throw e } catch { throw Errno.io }
+        if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
+        let container = backingDir + "/" + (try longName(encoded))
+        let tmp: String
+        do { tmp = container + "/" + (try BackingName.temporaryName()) } catch { throw Errno.io }
+        try FileSystem.mkdir(container, mode: 0o700)
+        do {
+            try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
+            try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
+        } catch {
+            _ = try? FileSystem.unlink(tmp)
+            _ = try? FileSystem.rmdir(container)
+            throw error
+        }
+        return container + "/" + BackingName.longDataEntry
+    }
+
+    /// The long-name container an entry's backing path is in, if any.
+    public static func container(of entryPath: String) -> String? {
+        guard entryPath.hasSuffix("/" + BackingName.longDataEntry) else { return nil }
+        let c = String(entryPath.dropLast(BackingName.longDataEntry.count + 1))
+        guard let slash = c.lastIndex(of: "/"), c[c.index(after: slash)...].hasPrefix(BackingName.longPrefix) else { return nil }
+        return c
+    }
+
+    /// Removes what is left of a long-name container once its entry is gone, or was never made.
+    public static func releaseContainer(of entryPath: String) {
+        guard let c = container(of: entryPath), !FileSystem.exists(entryPath) else { return }
+        _ = try? FileSystem.unlink(c + "/" + BackingName.longNameFile)
+        _ = try? FileSystem.rmdir(c)
+    }
+
+    /// Writes a fresh directory ID file into an existing backing directory.
+    @discardableResult
+    func writeDirectoryID(in backingDir: String) throws(Errno) -> [UInt8] {
+        let id: [UInt8]
+        do { id = try DirectoryIDs.random() } catch { throw Errno.io }
+        let fd = try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
+        defer { fd.close() }
+        try fd.sync()
+        return id
+    }
+
+    /// Makes a directory with its own fresh ID at a reserved backing path (mode 0700 until the
+    /// caller sets the final one).
+    public func makeDirectory(at backingPath: String) throws(Errno) {
+        try FileSystem.mkdir(backingPath, mode: 0o700)
+        do { try writeDirectoryID(in: backingPath) } catch {
+            _ = try? FileSystem.rmdir(backingPath)
+            throw error
+        }
+    }
+}
