@@ -55,6 +55,7 @@ extension Mount {
                     } else {
                         try retryingCall { Glibc.mknod(b, mode, rdev) }
                         m.takeOwnership(of: b, parent: dir, request: req)
+                        try retryingCall { Glibc.chmod(b, mode & 0o7777) }  // the daemon's umask applied to mknod
                     }
                 } catch {
                     m.mapper.removeContainerIfEmpty(of: b)

@@ -37,6 +37,13 @@ extension Mount {
                 let write = fi!.pointee.flags & O_ACCMODE != O_RDONLY
                 let h = Handle(try m.files.open(b, write: write))
                 h.file.plainPath = m.inodes.plainPath(ino)
+                // libfuse negotiates atomic O_TRUNC: the kernel leaves the truncation to open.
+                if fi!.pointee.flags & O_TRUNC != 0 && write {
+                    do { try h.file.truncate(to: 0) } catch {
+                        m.files.release(h.file)
+                        throw error
+                    }
+                }
                 h.store(in: fi!)
                 m.inodes.attach(ino, h.file)
                 // One kernel inode per backing file, and only this mount writes it: cached pages

@@ -4,6 +4,7 @@ vault directory is searched for every plaintext marker and file name the test us
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import tempfile
 
@@ -73,7 +74,7 @@ class Vault:
                         found.append(f"name {os.path.join(root, name)} contains {s!r}")
             for name in files:
                 p = os.path.join(root, name)
-                if os.path.islink(p):
+                if not stat.S_ISREG(os.lstat(p).st_mode):  # symlinks, FIFOs (opening one would block), sockets
                     continue
                 data = open(p, "rb").read()
                 for s in self.secrets:

@@ -200,3 +200,59 @@ def test_statfs_and_fallocate_and_xattrs(vault):
         os.setxattr(p, "user.note", b"secret xattr value")
     assert e.value.errno == errno.ENOTSUP
     assert os.listxattr(p) == []
+
+
+def test_special_files(vault):
+    import socket
+    os.mkfifo(vault.path("fifo"), 0o640)
+    assert stat.S_ISFIFO(os.stat(vault.path("fifo")).st_mode)
+    assert stat.S_IMODE(os.stat(vault.path("fifo")).st_mode) == 0o640
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        os.chdir(vault.mnt)  # unix socket paths are short; bind relative to the mount
+        s.bind("sock")
+        assert stat.S_ISSOCK(os.stat(vault.path("sock")).st_mode)
+    finally:
+        os.chdir("/")
+        s.close()
+    os.unlink(vault.path("fifo"))
+    os.unlink(vault.path("sock"))
+    assert os.listdir(vault.mnt) == []
+
+
+def test_parent_times_follow_entry_changes(vault):
+    d = vault.path("d")
+    os.mkdir(d)
+    os.utime(d, ns=(1_000_000_000, 1_000_000_000))
+    (d / "f").write_text("x")
+    st = os.stat(d)
+    assert st.st_mtime_ns > 1_000_000_000 and st.st_ctime_ns > 1_000_000_000
+    os.utime(d, ns=(1_000_000_000, 1_000_000_000))
+    os.unlink(d / "f")
+    assert os.stat(d).st_mtime_ns > 1_000_000_000
+
+
+def test_symlink_targets(vault):
+    os.symlink("a" * 3000, vault.path("long-target"))
+    assert os.readlink(vault.path("long-target")) == "a" * 3000
+    assert os.lstat(vault.path("long-target")).st_size == 3000
+    # Beyond what fits PATH_MAX once encrypted (docs/format.md §6.4): a clean ENAMETOOLONG.
+    expect_errno(errno.ENAMETOOLONG, os.symlink, "b" * 3100, vault.path("too-long"))
+    os.symlink("ünï/cødé target", vault.path("u"))
+    assert os.readlink(vault.path("u")) == "ünï/cødé target"
+    vault.secret("cødé target")
+
+
+def test_o_append_and_o_trunc(vault):
+    p = vault.path("ap")
+    p.write_bytes(b"0123456789")
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"abc")
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, b"def")  # O_APPEND ignores the seek
+    os.close(fd)
+    assert p.read_bytes() == b"0123456789abcdef"
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"new")
+    os.close(fd)
+    assert p.read_bytes() == b"new"
