@@ -75,10 +75,20 @@ public final class Mount: @unchecked Sendable {
     /// Gives a new backing entry to the calling user and, in a setgid directory, the directory's
     /// group (as ext4 does); only root can.
     func takeOwnership(of backingPath: String, parent: String, request: fuse_req_t?) {
-        guard isRoot, let ctx = fuse_req_ctx(request) else { return }
+        guard let o = owner(for: request, parent: parent) else { return }
+        _ = lchown(backingPath, o.uid, o.gid)
+    }
+
+    /// The owner a new entry must be given, or nil when the backing filesystem already gave it
+    /// the right one (the caller is the daemon's own user, or only the group differs and the
+    /// setgid parent supplies it): most creates then need no chown.
+    func owner(for request: fuse_req_t?, parent: String) -> (uid: uid_t, gid: gid_t)? {
+        guard isRoot, let ctx = fuse_req_ctx(request) else { return nil }
+        let uid = ctx.pointee.uid
         var gid = ctx.pointee.gid
+        if uid == geteuid() && gid == getegid() { return nil }
         if let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
-        _ = lchown(backingPath, ctx.pointee.uid, gid)
+        return (uid, gid)
     }
 
     /// Whether new subdirectories of `parent` inherit its setgid bit.
@@ -131,7 +141,8 @@ final class Handle: OpenHandle {
 
 /// An open directory: the decrypted listing taken at opendir, paged through by readdir.
 final class DirectoryHandle: OpenHandle {
-    struct Row { let name: [UInt8]; let mode: mode_t; let ino: UInt64 }
+    /// One entry: its name, backing path and attributes as the mount shows them.
+    struct Row { let name: [UInt8]; let backingPath: String; let attributes: stat }
     let rows: [Row]
     init(_ rows: [Row]) { self.rows = rows }
 }

@@ -51,7 +51,7 @@ extension Mount {
                 let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
                 do {
                     if mode & S_IFMT == S_IFREG {
-                        try m.createBackingFile(b, mode: mode, parent: dir, request: req).close()
+                        m.files.release(try m.files.create(b, mode: mode, owner: m.owner(for: req, parent: dir)))
                     } else {
                         try retryingCall { Glibc.mknod(b, mode, rdev) }
                         m.takeOwnership(of: b, parent: dir, request: req)
@@ -163,26 +163,6 @@ extension Mount {
         if srcIsDir { mapper.forget(src) }
         mapper.removeContainerIfEmpty(of: src)
         inodes.rename(parent: parent, name: name, from: src, to: newParent, newName: newName, newPath: target, isDirectory: srcIsDir)
-    }
-
-    /// A new, empty encrypted file (header and empty final block) at a reserved backing path,
-    /// owned by the caller (when running as root) before its mode is set.
-    func createBackingFile(_ path: String, mode: mode_t, parent: String, request: fuse_req_t?) throws -> FileDescriptor {
-        let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-        do {
-            try gcm.with { try EncryptedFile.initialize(fd, keys: vault.keys, layout: vault.layout, gcm: $0) }
-            if isRoot, let ctx = fuse_req_ctx(request) {
-                var gid = ctx.pointee.gid
-                if let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
-                _ = fchown(fd.rawValue, ctx.pointee.uid, gid)
-            }
-            try retryingCall { fchmod(fd.rawValue, mode & 0o7777) }
-        } catch {
-            fd.close()
-            _ = try? FileSystem.unlink(path)
-            throw error
-        }
-        return fd
     }
 }
 

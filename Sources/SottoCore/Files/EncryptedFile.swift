@@ -45,7 +45,9 @@ public final class EncryptedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(b)
     }()
 
-    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, gcmPool: GCMPool) throws {
+    /// `header`: the header just written to a new file (no need to read it back).
+    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, gcmPool: GCMPool,
+         newFileHeader header: FileHeader? = nil) throws {
         let st = try fd.stat()
         self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         self.fd = fd
@@ -59,12 +61,14 @@ public final class EncryptedFile: @unchecked Sendable {
                                        detail: FileContent.DecodeError.invalidSize(ciphertextSize: Int(st.st_size)).description)
         }
         self.plainSize = size
+        if let header { cipher = BlockCipher(header: header, layout: layout) }
     }
 
     deinit { fd.close() }
 
     /// Writes the header and the empty final block of a new, empty file into `fd`.
-    public static func initialize(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, gcm: AESGCM) throws {
+    @discardableResult
+    public static func initialize(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, gcm: AESGCM) throws -> FileHeader {
         let (header, headerBytes) = try FileHeader.create(wrapKey: keys.fileKeyWrap, gcm: gcm)
         var out = headerBytes + [UInt8](repeating: 0, count: AESGCM.overhead)
         try out.withUnsafeMutableBytes { o in
@@ -74,6 +78,7 @@ public final class EncryptedFile: @unchecked Sendable {
                                                                   into: block, gcm: gcm)
         }
         try fd.writeAll(out, at: 0)
+        return header
     }
 
     public var size: Int { lock.withReadLock { plainSize } }
@@ -305,6 +310,30 @@ public final class OpenFileTable: @unchecked Sendable {
             files[file.identity] = file
             return file
         }
+    }
+
+    /// Creates a new, empty encrypted file at a reserved backing path (O_EXCL) and returns its
+    /// open state with one reference: no second open, no header read back. `owner` (root only)
+    /// is applied before `mode`, so chown cannot clear set-id bits of the final mode.
+    public func create(_ path: String, mode: mode_t, owner: (uid: uid_t, gid: gid_t)?) throws -> EncryptedFile {
+        let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        let file: EncryptedFile
+        do {
+            let header = try gcmPool.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0) }
+            if let owner { try retryingSyscall { fchown(fd.rawValue, owner.uid, owner.gid) } }
+            try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) }
+            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, gcmPool: gcmPool,
+                                     newFileHeader: header)
+        } catch {
+            fd.close()
+            _ = try? FileSystem.unlink(path)
+            throw error
+        }
+        lock.withLock {
+            file.references = 1
+            files[file.identity] = file
+        }
+        return file
     }
 
     /// Read-write when allowed, so one state serves readers and writers; read-only for a reader

@@ -87,9 +87,9 @@ extension Vault {
     func writeDirectoryID(in backingDir: String) throws(Errno) -> [UInt8] {
         let id: [UInt8]
         do { id = try DirectoryIDs.random() } catch { throw Errno.io }
-        let fd = try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
-        defer { fd.close() }
-        try fd.sync()
+        // Its content is empty: only the directory entry matters, made durable by the directory's
+        // own fsync (fsyncdir, or the import's finishDirectory), not by fsyncing this file.
+        try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400).close()
         return id
     }
 
