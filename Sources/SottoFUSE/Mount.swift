@@ -14,7 +14,7 @@ public final class Mount: @unchecked Sendable {
     let readOnly: Bool
     /// Running as root: new entries are given to the calling user, as the kernel would.
     let isRoot = geteuid() == 0
-    let gcm: GCMPool
+    let codecs: CodecPool
     let inodes: InodeTable
     /// How long the kernel may cache attributes and names: safe because only this mount changes
     /// the vault directory, and every change goes through it.
@@ -25,7 +25,7 @@ public final class Mount: @unchecked Sendable {
         self.mapper = PathMapper(vault: vault)
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly)
-        self.gcm = files.gcmPool
+        self.codecs = files.codecs
         self.log = log
         self.readOnly = readOnly
     }

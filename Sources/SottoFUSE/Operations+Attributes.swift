@@ -67,7 +67,7 @@ extension Mount {
                 let b = try m.inodes.path(ino)
                 let stored = try FileSystem.readlink(Array(b.utf8))
                 var target: [UInt8]
-                do { target = try m.gcm.with { try m.vault.symlinks.decrypt(stored, gcm: $0) } } catch CryptoError.authenticationFailed {
+                do { target = try m.codecs.with { try m.vault.symlinks.decrypt(stored, gcm: $0.gcm) } } catch CryptoError.authenticationFailed {
                     m.log.error("\(b): the symlink target does not authenticate (damaged or tampered)")
                     throw Errno.io
                 }

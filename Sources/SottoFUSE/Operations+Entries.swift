@@ -67,7 +67,7 @@ extension Mount {
         ops.symlink = { req, target, parent, name in
             handle(req) { m in
                 let dir = try m.inodes.path(parent)
-                let stored = try m.gcm.with { try m.vault.symlinks.encrypt(Mount.name(target), gcm: $0) }
+                let stored = try m.codecs.with { try m.vault.symlinks.encrypt(Mount.name(target), gcm: $0.gcm) }
                 let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
                 do { try FileSystem.symlink(target: stored, at: Array(b.utf8)) } catch {
                     m.mapper.removeContainerIfEmpty(of: b)

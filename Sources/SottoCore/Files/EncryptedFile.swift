@@ -29,7 +29,7 @@ public final class EncryptedFile: @unchecked Sendable {
     let writable: Bool
     let keys: VaultKeys
     let layout: ContentLayout
-    let gcmPool: GCMPool
+    let codecs: CodecPool
     let lock = ReadWriteLock()
     /// Open handles (guarded by the table's lock).
     var references = 0
@@ -46,7 +46,7 @@ public final class EncryptedFile: @unchecked Sendable {
     }()
 
     /// `header`: the header just written to a new file (no need to read it back).
-    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, gcmPool: GCMPool,
+    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, codecs: CodecPool,
          newFileHeader header: FileHeader? = nil) throws {
         let st = try fd.stat()
         self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
@@ -55,7 +55,7 @@ public final class EncryptedFile: @unchecked Sendable {
         self._backingPath = backingPath
         self.keys = keys
         self.layout = layout
-        self.gcmPool = gcmPool
+        self.codecs = codecs
         guard let size = layout.plaintextSize(ciphertextSize: Int(st.st_size)) else {
             throw SottoError.integrity(path: backingPath, backingPath: backingPath,
                                        detail: FileContent.DecodeError.invalidSize(ciphertextSize: Int(st.st_size)).description)
@@ -122,9 +122,9 @@ public final class EncryptedFile: @unchecked Sendable {
             let size = writable ? plainSize : try currentBackingSize()
             guard offset < size, buffer.count > 0 else { return 0 }
             let end = min(size, offset + buffer.count)
-            return try gcmPool.with { gcm in
-                let cipher = try headerLocked(gcm)
-                try readRange(offset..<end, into: buffer, size: size, cipher: cipher, gcm: gcm)
+            return try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
+                try readRange(offset..<end, into: buffer, size: size, cipher: cipher, scratch: scratch)
                 return end - offset
             }
         }
@@ -144,34 +144,49 @@ public final class EncryptedFile: @unchecked Sendable {
         return size
     }
 
-    /// Decrypts the blocks covering `range` (within a file of plaintext `size`) and copies the range out.
-    private func readRange(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer, size: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+    /// Decrypts the blocks covering `range` (within a file of plaintext `size`) into `out`, with one
+    /// pread. Whole blocks decrypt straight into `out`; only partly wanted edge blocks pass through
+    /// the scratch block (wiped after).
+    private func readRange(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer, size: Int, cipher: BlockCipher,
+                           scratch: CodecScratch) throws {
         let B = layout.blockSize, CB = layout.cipherBlockSize
         let first = range.lowerBound / B, last = (range.upperBound - 1) / B
         let finalIndex = size / B
         let cipherStart = layout.cipherOffset(ofBlock: first)
         let cipherEnd = min(layout.cipherOffset(ofBlock: last + 1), layout.ciphertextSize(plaintextSize: size))
-        let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: cipherEnd - cipherStart, alignment: 16)
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
-        defer { stored.deallocate(); memsetZero(plain, B); plain.deallocate() }
+        let stored = scratch.stored(cipherEnd - cipherStart)
         let got = try fd.read(into: stored, at: cipherStart)
         guard got == stored.count else { throw damaged("the file is shorter than its size says (changed underneath?)") }
         var copied = 0
         for i in first...last {
             let s = (i - first) * CB
-            let len = min(CB, stored.count - s)
+            let block = UnsafeRawBufferPointer(rebasing: stored[s..<min(s + CB, stored.count)])
+            let blockStart = i * B
+            let blockLen = block.count - AESGCM.overhead
+            let from = max(range.lowerBound, blockStart) - blockStart
+            let to = min(range.upperBound, blockStart + blockLen) - blockStart
+            let whole = from == 0 && to == blockLen
+            let target = whole ? UnsafeMutableRawBufferPointer(rebasing: out[copied..<(copied + blockLen)]) : scratch.block
             do {
-                _ = try cipher.open(index: i, last: i == finalIndex, stored: UnsafeRawBufferPointer(rebasing: stored[s..<(s + len)]),
-                                    into: plain, gcm: gcm)
+                _ = try cipher.open(index: i, last: i == finalIndex, stored: block, into: target, gcm: scratch.gcm)
             } catch CryptoError.authenticationFailed {
                 throw damaged(FileContent.DecodeError.block(index: i, count: finalIndex + 1).description)
             }
-            let blockStart = i * B
-            let from = max(range.lowerBound, blockStart) - blockStart
-            let to = min(range.upperBound, blockStart + len - AESGCM.overhead) - blockStart
-            (out.baseAddress! + copied).copyMemory(from: plain.baseAddress! + from, byteCount: to - from)
+            if !whole {
+                (out.baseAddress! + copied).copyMemory(from: scratch.block.baseAddress! + from, byteCount: to - from)
+                scratch.wipeBlock()
+            }
             copied += to - from
         }
+    }
+
+    /// Decrypts block `i` of a file of plaintext `size` into the scratch block; returns its length.
+    private func openBlock(_ i: Int, size: Int, cipher: BlockCipher, scratch: CodecScratch) throws -> Int {
+        let B = layout.blockSize
+        let len = min(B, size - i * B)
+        guard len > 0 else { return 0 }
+        try readRange((i * B)..<(i * B + len), into: scratch.block, size: size, cipher: cipher, scratch: scratch)
+        return len
     }
 
     // MARK: Write
@@ -182,10 +197,10 @@ public final class EncryptedFile: @unchecked Sendable {
         guard writable else { throw Errno(EBADF) }
         guard data.count > 0 else { return }
         try lock.withWriteLock {
-            try gcmPool.with { gcm in
-                let cipher = try headerLocked(gcm)
-                try fillZeros(upTo: offset, cipher: cipher, gcm: gcm)
-                try writeRange(data, at: offset, cipher: cipher, gcm: gcm)
+            try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
+                try fillZeros(upTo: offset, cipher: cipher, scratch: scratch)
+                try writeRange(data, at: offset, cipher: cipher, scratch: scratch)
             }
         }
     }
@@ -195,12 +210,12 @@ public final class EncryptedFile: @unchecked Sendable {
         guard writable else { throw Errno(EBADF) }
         guard newSize >= 0 else { throw Errno.invalid }
         try lock.withWriteLock {
-            try gcmPool.with { gcm in
-                let cipher = try headerLocked(gcm)
+            try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
                 if newSize > plainSize {
-                    try fillZeros(upTo: newSize, cipher: cipher, gcm: gcm)
+                    try fillZeros(upTo: newSize, cipher: cipher, scratch: scratch)
                 } else if newSize < plainSize {
-                    try shrink(to: newSize, cipher: cipher, gcm: gcm)
+                    try shrink(to: newSize, cipher: cipher, scratch: scratch)
                 }
             }
         }
@@ -210,67 +225,72 @@ public final class EncryptedFile: @unchecked Sendable {
         if dataOnly { try retryingSyscall { fdatasync(fd.rawValue) } } else { try fd.sync() }
     }
 
-    private func fillZeros(upTo end: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+    private func fillZeros(upTo end: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
         while plainSize < end {
             let n = min(Self.zeroChunk, end - plainSize)
-            try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: plainSize, cipher: cipher, gcm: gcm)
+            try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: plainSize, cipher: cipher, scratch: scratch)
         }
     }
 
-    /// The core of every write: `offset` ≤ size. Rewrites the blocks from the first touched one to
-    /// the new final block, reading back only the partly overwritten edge blocks, in one pwrite.
-    private func writeRange(_ data: UnsafeRawBufferPointer, at offset: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+    /// The core of every write: `offset` ≤ size. Reseals the blocks from the first touched one to
+    /// the new final block and writes them with one pwrite. Blocks the data covers whole are sealed
+    /// straight from `data`; only edge blocks whose old bytes survive are read back and merged.
+    private func writeRange(_ data: UnsafeRawBufferPointer, at offset: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
         precondition(offset <= plainSize && data.count > 0)
         let B = layout.blockSize, CB = layout.cipherBlockSize, n = AESGCM.nonceSize
         let oldSize = plainSize
-        let newSize = max(oldSize, offset + data.count)
+        let end = offset + data.count
+        let newSize = max(oldSize, end)
         let oldFinal = oldSize / B, newFinal = newSize / B
         let first = offset / B
-        let lastTouched = (offset + data.count - 1) / B
-        let lastWritten = newSize > oldSize ? newFinal : lastTouched
+        let lastWritten = newSize > oldSize ? newFinal : (end - 1) / B
         let count = lastWritten - first + 1
 
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: count * B, alignment: 16)
-        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: count * CB, alignment: 16)
-        defer { memsetZero(plain, plain.count); plain.deallocate(); sealed.deallocate() }
-
-        // Old bytes that survive in the edge blocks.
-        for i in Set([first, lastWritten]) where i <= oldFinal {
-            let blockStart = i * B
-            let oldLen = min(B, oldSize - blockStart)
-            guard oldLen > 0 else { continue }
-            let covered = offset <= blockStart && offset + data.count >= blockStart + oldLen
-            if covered { continue }
-            try readRange(blockStart..<(blockStart + oldLen), into: UnsafeMutableRawBufferPointer(rebasing: plain[((i - first) * B)...]),
-                          size: oldSize, cipher: cipher, gcm: gcm)
-        }
-        (plain.baseAddress! + (offset - first * B)).copyMemory(from: data.baseAddress!, byteCount: data.count)
-
-        var nonceBytes = [UInt8](repeating: 0, count: n * count)
-        try nonceBytes.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        let sealed = scratch.sealed(count * CB)
+        let nonces = scratch.nonces(count * n)
+        try SecureRandom.fill(nonces)
         var out = 0
         for i in first...lastWritten {
-            let len = min(B, newSize - i * B)
+            let blockStart = i * B
+            let len = min(B, newSize - blockStart)
+            let oldLen = i <= oldFinal ? max(0, min(B, oldSize - blockStart)) : 0
+            let survives = oldLen > 0 && !(offset <= blockStart && end >= blockStart + oldLen)
+            let plaintext: UnsafeRawBufferPointer
+            if !survives && offset <= blockStart && end >= blockStart + len {
+                plaintext = UnsafeRawBufferPointer(rebasing: data[(blockStart - offset)..<(blockStart - offset + len)])
+            } else {
+                let merged = scratch.block
+                if survives { _ = try openBlock(i, size: oldSize, cipher: cipher, scratch: scratch) }
+                if len > oldLen || !survives {
+                    let zeroFrom = survives ? oldLen : 0
+                    if len > zeroFrom { memset(merged.baseAddress! + zeroFrom, 0, len - zeroFrom) }
+                }
+                let from = max(offset, blockStart), to = min(end, blockStart + len)
+                if to > from {
+                    (merged.baseAddress! + (from - blockStart)).copyMemory(from: data.baseAddress! + (from - offset), byteCount: to - from)
+                }
+                plaintext = UnsafeRawBufferPointer(rebasing: merged[0..<len])
+            }
             let dst = UnsafeMutableRawBufferPointer(rebasing: sealed[out..<(out + len + AESGCM.overhead)])
-            nonceBytes.withUnsafeBytes { dst.baseAddress!.copyMemory(from: $0.baseAddress! + (i - first) * n, byteCount: n) }
-            try cipher.seal(index: i, last: i == newFinal, plaintext: UnsafeRawBufferPointer(rebasing: plain[((i - first) * B)..<((i - first) * B + len)]),
-                            into: dst, gcm: gcm)
+            dst.baseAddress!.copyMemory(from: nonces.baseAddress! + (i - first) * n, byteCount: n)
+            try cipher.seal(index: i, last: i == newFinal, plaintext: plaintext, into: dst, gcm: scratch.gcm)
             out += len + AESGCM.overhead
         }
+        scratch.wipeBlock()
         try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: layout.cipherOffset(ofBlock: first))
         plainSize = newSize
     }
 
-    private func shrink(to newSize: Int, cipher: BlockCipher, gcm: AESGCM) throws {
+    private func shrink(to newSize: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
         let B = layout.blockSize
         let final = newSize / B
         let len = newSize - final * B
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B, alignment: 16)
-        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: len + AESGCM.overhead, alignment: 16)
-        defer { memsetZero(plain, B); plain.deallocate(); sealed.deallocate() }
-        if len > 0 { try readRange((final * B)..<newSize, into: plain, size: plainSize, cipher: cipher, gcm: gcm) }
+        if len > 0 { _ = try openBlock(final, size: plainSize, cipher: cipher, scratch: scratch) }
+        let sealed = scratch.sealed(len + AESGCM.overhead)
         try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: sealed[0..<AESGCM.nonceSize]))
-        try cipher.seal(index: final, last: true, plaintext: UnsafeRawBufferPointer(rebasing: plain[0..<len]), into: sealed, gcm: gcm)
+        try cipher.seal(index: final, last: true, plaintext: UnsafeRawBufferPointer(rebasing: scratch.block[0..<len]), into: sealed,
+                        gcm: scratch.gcm)
+        scratch.wipeBlock()
         let at = layout.cipherOffset(ofBlock: final)
         try fd.writeAll(UnsafeRawBufferPointer(sealed), at: at)
         try fd.truncate(to: at + sealed.count)
@@ -285,12 +305,13 @@ public final class OpenFileTable: @unchecked Sendable {
     private var files: [EncryptedFile.Identity: EncryptedFile] = [:]
     let keys: VaultKeys
     let layout: ContentLayout
-    public let gcmPool = GCMPool()
+    public let codecs: CodecPool
     public let readOnly: Bool
 
     public init(vault: Vault, readOnly: Bool) {
         keys = vault.keys
         layout = vault.layout
+        codecs = CodecPool(blockSize: vault.layout.blockSize)
         self.readOnly = readOnly
     }
 
@@ -298,7 +319,7 @@ public final class OpenFileTable: @unchecked Sendable {
     /// mode forbids it) and returns the shared state, with one more reference.
     public func open(_ path: String, write: Bool) throws -> EncryptedFile {
         let (fd, writable) = try openBacking(path, write: write)
-        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, gcmPool: gcmPool)
+        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, codecs: codecs)
         return lock.withLock {
             if let existing = files[file.identity], existing.writable || !writable {
                 existing.references += 1
@@ -319,10 +340,10 @@ public final class OpenFileTable: @unchecked Sendable {
         let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
         let file: EncryptedFile
         do {
-            let header = try gcmPool.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0) }
+            let header = try codecs.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0.gcm) }
             if let owner { try retryingSyscall { fchown(fd.rawValue, owner.uid, owner.gid) } }
             try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) }
-            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, gcmPool: gcmPool,
+            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, codecs: codecs,
                                      newFileHeader: header)
         } catch {
             fd.close()
