@@ -14,14 +14,11 @@ extension Mount {
         addAttributeOperations(&ops)
         addFileOperations(&ops)
         addDirectoryOperations(&ops)
-        // Extended attributes are not in format v1: none exist, and setting one says ENOTSUP,
-        // which cp, rsync and tar take as "this filesystem has none".
-        ops.setxattr = { req, _, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
-        ops.getxattr = { req, _, _, _ in fuse_reply_err(req, ENODATA) }
-        ops.listxattr = { req, _, size in
-            if size == 0 { fuse_reply_xattr(req, 0) } else { fuse_reply_buf(req, nil, 0) }
-        }
-        ops.removexattr = { req, _, _ in fuse_reply_err(req, ENODATA) }
+        // Extended attributes are not in format v1, and the xattr operations are left out on
+        // purpose: the kernel then answers every xattr call with ENOTSUP itself, which cp, rsync
+        // and tar take as "this filesystem has none", and stops asking. Otherwise it asks on every
+        // write (security.capability, to clear it) and `ls -l` asks twice per file (SELinux label,
+        // ACL): a round trip each.
         return ops
     }
 
