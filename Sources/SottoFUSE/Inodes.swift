@@ -49,6 +49,16 @@ final class InodeTable: @unchecked Sendable {
         return p
     }
 
+    /// The backing path of `parent/name` if the kernel knows that name as a node's only name (a
+    /// hard-linked node's path may be another of its names): saves an encryption and an lstat.
+    func cachedPath(parent: UInt64, name: [UInt8]) -> String? {
+        lock.withLock {
+            let link = Link(parent: parent, name: name)
+            guard let ino = byLink[link], let node = nodes[ino], node.links.count == 1, node.links[0] == link else { return nil }
+            return node.backingPath
+        }
+    }
+
     /// A plaintext path of an inode (for log lines), from the names the kernel knows it by.
     func plainPath(_ ino: UInt64) -> String? {
         lock.withLock {

@@ -21,27 +21,23 @@ extension Mount {
         ops.setattr = { req, ino, attr, toSet, fi in
             handle(req) { m in
                 let a = attr!.pointee
-                // Through the handle when the kernel names one; by path otherwise, or through the
-                // open file once the file has no name left (fchmod after unlink).
-                var h = Handle.file(fi)
-                var path: String?
-                if h == nil {
-                    do { path = try m.inodes.path(ino) } catch {
-                        guard let open = m.inodes.openFile(ino) else { throw error }
-                        h = Handle(open)
-                    }
-                }
+                // Through an open file when there is one (the kernel's handle, or any handle of the
+                // inode): no path walk, and it works once the file has no name left. Size needs a
+                // writable one; otherwise by path.
+                let open = Handle.file(fi)?.file ?? m.inodes.openFile(ino)
+                let needsPath = open == nil || (toSet & FUSE_SET_ATTR_SIZE != 0 && !open!.writable)
+                let path = needsPath ? try m.inodes.path(ino) : nil
                 if toSet & FUSE_SET_ATTR_MODE != 0 {
-                    if let h { try h.file.chmod(a.st_mode & 0o7777) } else { try retryingCall { Glibc.chmod(path!, a.st_mode & 0o7777) } }
+                    if let open { try open.chmod(a.st_mode & 0o7777) } else { try retryingCall { Glibc.chmod(path!, a.st_mode & 0o7777) } }
                 }
                 if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
                     let uid = toSet & FUSE_SET_ATTR_UID != 0 ? a.st_uid : uid_t.max
                     let gid = toSet & FUSE_SET_ATTR_GID != 0 ? a.st_gid : gid_t.max
-                    if let h { try h.file.chown(uid, gid) } else { try retryingCall { lchown(path!, uid, gid) } }
+                    if let open { try open.chown(uid, gid) } else { try retryingCall { lchown(path!, uid, gid) } }
                 }
                 if toSet & FUSE_SET_ATTR_SIZE != 0 {
-                    if let h {
-                        try h.file.truncate(to: Int(a.st_size))
+                    if let open, open.writable {
+                        try open.truncate(to: Int(a.st_size))
                     } else {
                         let file = try m.files.open(path!, write: true)
                         defer { m.files.release(file) }
@@ -56,7 +52,7 @@ extension Mount {
                     }
                     var times = [time(FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, a.st_atim),
                                  time(FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, a.st_mtim)]
-                    if let h { try h.file.setTimes(&times) } else { try retryingCall { utimensat(AT_FDCWD, path!, &times, AT_SYMLINK_NOFOLLOW) } }
+                    if let open { try open.setTimes(&times) } else { try retryingCall { utimensat(AT_FDCWD, path!, &times, AT_SYMLINK_NOFOLLOW) } }
                 }
                 var st = try m.currentAttributes(ino, fi)
                 fuse_reply_attr(req, &st, Mount.cacheTimeout)

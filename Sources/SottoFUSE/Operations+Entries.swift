@@ -91,8 +91,7 @@ extension Mount {
         }
         ops.unlink = { req, parent, name in
             handle(req) { m in
-                let dir = try m.inodes.path(parent)
-                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else { throw Errno.noEntry }
+                guard let b = try m.existingPath(parent, Mount.name(name)) else { throw Errno.noEntry }
                 guard try FileSystem.lstat(b).st_mode & S_IFMT != S_IFDIR else { throw Errno.isDirectory }
                 try FileSystem.unlink(b)
                 m.mapper.removeContainerIfEmpty(of: b)
@@ -102,8 +101,7 @@ extension Mount {
         }
         ops.rmdir = { req, parent, name in
             handle(req) { m in
-                let dir = try m.inodes.path(parent)
-                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else { throw Errno.noEntry }
+                guard let b = try m.existingPath(parent, Mount.name(name)) else { throw Errno.noEntry }
                 guard try FileSystem.lstat(b).st_mode & S_IFMT == S_IFDIR else { throw Errno.notDirectory }
                 try m.mapper.removeDirectory(at: b)
                 m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
@@ -118,11 +116,18 @@ extension Mount {
         }
     }
 
+    /// The backing path of an existing `parent/name`: from the inode table when the kernel knows
+    /// the name, else by encrypting it.
+    func existingPath(_ parent: UInt64, _ name: [UInt8]) throws -> String? {
+        if let cached = inodes.cachedPath(parent: parent, name: name) { return cached }
+        return try mapper.lookup(name, in: try inodes.path(parent))
+    }
+
     /// rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE. Replacing a directory requires it to be
     /// empty of plaintext entries; its ID files go with it.
     func rename(parent: UInt64, name: [UInt8], newParent: UInt64, newName: [UInt8], flags: UInt32) throws {
-        let srcDir = try inodes.path(parent), dstDir = try inodes.path(newParent)
-        guard let src = try mapper.lookup(name, in: srcDir) else { throw Errno.noEntry }
+        let dstDir = try inodes.path(newParent)
+        guard let src = try existingPath(parent, name) else { throw Errno.noEntry }
         let existing = try mapper.lookup(newName, in: dstDir)
         let srcStat = try FileSystem.lstat(src)
         let srcIsDir = srcStat.st_mode & S_IFMT == S_IFDIR

@@ -5,18 +5,30 @@ import Glibc
 
 /// Key material or a password: the only type that holds secrets.
 ///
-/// The bytes live in their own page-aligned allocation so they can be locked into RAM (`mlock`)
-/// and kept out of core dumps without one secret's unlock releasing a neighbour's page. They are
-/// wiped with `OPENSSL_cleanse` when the value is released, and `description` never shows them.
+/// Small secrets (keys: up to 64 bytes) take a slot in `SecretArena`, pages locked into RAM
+/// (`mlock`) and kept out of core dumps once, so a file key costs no syscall. Larger ones
+/// (passwords) get their own page-aligned allocation, locked the same way; pages are never shared
+/// between the two, so one secret's unlock never releases a neighbour's page. Bytes are wiped with
+/// `OPENSSL_cleanse` when the value is released, and `description` never shows them.
 public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public let count: Int
     private let base: UnsafeMutableRawPointer
     private let allocatedSize: Int
     private let locked: Bool
+    private let inArena: Bool
 
     /// A zero-filled secret of `count` bytes.
     public init(count: Int) {
         precondition(count >= 0)
+        self.count = count
+        if count <= SecretArena.slotSize {
+            base = SecretArena.shared.take()
+            allocatedSize = SecretArena.slotSize
+            locked = false
+            inArena = true
+            return
+        }
+        inArena = false
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let size = max(page, (count + page - 1) / page * page)
         var raw: UnsafeMutableRawPointer?
@@ -29,7 +41,6 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
         _ = madvise(raw, size, MADV_DONTDUMP)
         self.base = raw
         self.allocatedSize = size
-        self.count = count
     }
 
     public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
@@ -47,6 +58,7 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
 
     deinit {
         OPENSSL_cleanse(base, allocatedSize)
+        if inArena { SecretArena.shared.give(base); return }
         if locked { _ = munlock(base, allocatedSize) }
         free(base)
     }
@@ -76,4 +88,35 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
 
     public var description: String { "SecretBytes(\(count) bytes, redacted)" }
     public var debugDescription: String { description }
+}
+
+/// Fixed-size slots for small secrets in pages that are locked and excluded from core dumps once,
+/// when a chunk is added. Slots are wiped by their owner before they come back.
+final class SecretArena: @unchecked Sendable {
+    static let slotSize = 64
+    static let chunkSize = 64 * 1024
+    static let shared = SecretArena()
+
+    private let lock = Mutex()
+    private var free: [UnsafeMutableRawPointer] = []
+
+    func take() -> UnsafeMutableRawPointer {
+        lock.withLock {
+            if free.isEmpty { addChunk() }
+            return free.removeLast()
+        }
+    }
+
+    func give(_ slot: UnsafeMutableRawPointer) { lock.withLock { free.append(slot) } }
+
+    private func addChunk() {
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, Int(sysconf(Int32(_SC_PAGESIZE))), Self.chunkSize) == 0, let raw else {
+            fatalError("out of memory allocating the secret arena")
+        }
+        memset(raw, 0, Self.chunkSize)
+        _ = mlock(raw, Self.chunkSize)  // best effort, as for SecretBytes; never unlocked: chunks are kept
+        _ = madvise(raw, Self.chunkSize, MADV_DONTDUMP)
+        for i in stride(from: 0, to: Self.chunkSize, by: Self.slotSize) { free.append(raw + i) }
+    }
 }

@@ -26,7 +26,7 @@ public final class EncryptedFile: @unchecked Sendable {
     private var _plainPath: String?
     private let namesLock = Mutex()
     let fd: FileDescriptor
-    let writable: Bool
+    public let writable: Bool
     let keys: VaultKeys
     let layout: ContentLayout
     let codecs: CodecPool
