@@ -36,7 +36,12 @@ extension Mount {
             handle(req) { m in
                 let b = try m.inodes.path(ino)
                 let write = fi!.pointee.flags & O_ACCMODE != O_RDONLY
-                let h = Handle(try m.files.open(b, write: write))
+                let file: EncryptedFile
+                do { file = try m.files.open(b, write: write) } catch SottoError.integrity(_, let backing, let detail) {
+                    // Damaged before any read (its size): name the plaintext path in the log too.
+                    throw SottoError.integrity(path: m.inodes.plainPath(ino) ?? backing, backingPath: backing, detail: detail)
+                }
+                let h = Handle(file)
                 h.file.plainPath = m.inodes.plainPath(ino)
                 // libfuse negotiates atomic O_TRUNC: the kernel leaves the truncation to open.
                 if fi!.pointee.flags & O_TRUNC != 0 && write {

@@ -28,6 +28,8 @@ public enum BackingName: Equatable {
     public static let configFile = "sotto.conf"
     public static let configBackupFile = "sotto.conf.bak"
     public static let configTemporaryFile = "sotto.conf.tmp"
+    /// Where `sotto fsck --quarantine` moves damaged entries (root only; never listed).
+    public static let quarantineDirectory = "sotto.quarantine"
 
     public init(_ raw: [UInt8]) {
         guard let s = String(validating: raw, as: UTF8.self) else { self = .foreign; return }
@@ -39,7 +41,7 @@ public enum BackingName: Equatable {
             self = (h.utf8.count == 43 && Base64URL.decode(Array(h.utf8)) != nil) ? .long(s) : .foreign
         } else if s.hasPrefix(Self.temporaryPrefix) {
             self = .temporary
-        } else if s == Self.configFile || s == Self.configBackupFile || s == Self.configTemporaryFile {
+        } else if s == Self.configFile || s == Self.configBackupFile || s == Self.configTemporaryFile || s == Self.quarantineDirectory {
             self = .config
         } else if raw.count > AESSIV.tagSize, Base64URL.decode(raw) != nil {
             self = .encrypted(s)

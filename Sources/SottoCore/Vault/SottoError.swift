@@ -38,6 +38,8 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         public static let mountFailed: Int32 = 21
         public static let notMounted: Int32 = 22
         public static let busy: Int32 = 23
+        /// `fsck` found damage (its report lists it).
+        public static let damageFound: Int32 = 24
     }
 
     public var exitCode: Int32 {
