@@ -3,6 +3,8 @@ import Glibc
 #endif
 import CSottoShims
 
+private let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+
 /// Path-level calls the core needs, each a thin wrapper that throws `Errno`.
 public enum FileSystem {
     public static func lstat(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) -> stat {
@@ -64,11 +66,11 @@ public enum FileSystem {
                 if errno != 0 { throw Errno.current }
                 break
             }
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> [UInt8] in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let len = bytes.firstIndex(of: 0) ?? bytes.count
-                return Array(bytes[0..<len])
-            }
+            // Never load `ent.pointee`: a dirent is only d_reclen bytes long, and copying the full
+            // struct can read past the end of readdir's buffer into an unmapped page.
+            let namePointer = UnsafeRawPointer(ent) + direntNameOffset
+            let len = strlen(namePointer.assumingMemoryBound(to: CChar.self))
+            let name = Array(UnsafeRawBufferPointer(start: namePointer, count: len))
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }
