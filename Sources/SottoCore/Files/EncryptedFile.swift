@@ -250,7 +250,9 @@ public final class EncryptedFile: @unchecked Sendable {
         let nonces = scratch.nonces(count * n)
         try SecureRandom.fill(nonces)
         var out = 0
+        var extensionStart: Int?  // where the blocks past the old final one begin in `sealed`
         for i in first...lastWritten {
+            if i == oldFinal + 1 { extensionStart = out }
             let blockStart = i * B
             let len = min(B, newSize - blockStart)
             let oldLen = i <= oldFinal ? max(0, min(B, oldSize - blockStart)) : 0
@@ -277,7 +279,20 @@ public final class EncryptedFile: @unchecked Sendable {
             out += len + AESGCM.overhead
         }
         scratch.wipeBlock()
-        try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: layout.cipherOffset(ofBlock: first))
+        let at = layout.cipherOffset(ofBlock: first)
+        if let split = extensionStart {
+            // Growing: write the new blocks first. If the disk is full, cut them off again and the
+            // file keeps its old content, intact; only then rewrite the blocks it already had.
+            do {
+                try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[split..<out]), at: at + split)
+            } catch {
+                try? fd.truncate(to: layout.ciphertextSize(plaintextSize: oldSize))
+                throw error
+            }
+            try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<split]), at: at)
+        } else {
+            try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: at)
+        }
         plainSize = newSize
     }
 
@@ -364,7 +379,7 @@ public final class OpenFileTable: @unchecked Sendable {
         do {
             return (try FileDescriptor.open(path, flags: O_RDWR | O_NOFOLLOW), true)
         } catch {
-            guard error.rawValue == EACCES, !write else { throw error }
+            guard [EACCES, EPERM, EROFS].contains(error.rawValue), !write else { throw error }
             return (try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW), false)
         }
     }
