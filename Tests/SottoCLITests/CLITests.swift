@@ -139,6 +139,11 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let old = try CLI.run(["cat", vault, "/a.txt"] + s.pw)
         #expect(old.code == SottoError.ExitCode.wrongPassword)
         #expect(old.err.contains("wrong password"))
+        // Config and its backup are private to the owner.
+        for f in ["sotto.conf", "sotto.conf.bak"] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: vault + "/" + f)[.posixPermissions] as? Int) ?? -1
+            #expect(mode == 0o600, "\(f) has mode \(String(mode, radix: 8))")
+        }
         let new = try CLI.run(["cat", vault, "/a.txt", "--password-file", s.p("pw2")])
         #expect(new.stdout == "keep me")
         #expect(try CLI.run(["cat", vault, "/a.txt", "--password-stdin"], stdin: "new staple\n").stdout == "keep me")
