@@ -32,9 +32,15 @@ struct Fsck: ParsableCommand {
         if onTerminal { Sotto.progress(nil) }
         var moved: [(from: String, to: String)] = []
         if quarantine { moved = try v.quarantine(report) }
+        // The config's checksum and MAC were verified when the vault opened; every slot's fields,
+        // bounds and encodings when it was parsed. Only the slot this password opened can be
+        // decrypted: the others need their own passwords.
+        let slots = v.config.slots.map { $0.index }
+        let slotLine = "config: checksum and MAC verified; key slots \(slots.map(String.init).joined(separator: ", ")) well-formed, slot \(v.unlockedSlot) opens with this password"
         if json {
-            printJSON(report, moved: moved)
+            printJSON(report, moved: moved, slots: slots, opened: v.unlockedSlot)
         } else {
+            print(slotLine)
             for f in report.findings {
                 let label = f.severity == .damage ? "DAMAGE " : "warning"
                 print("\(label) \(f.plainPath ?? "(name unreadable)"): \(f.problem) [vault: \(f.vaultPath)]")
@@ -46,7 +52,7 @@ struct Fsck: ParsableCommand {
         if !report.isClean { Glibc.exit(SottoError.ExitCode.damageFound) }
     }
 
-    private func printJSON(_ r: FsckReport, moved: [(from: String, to: String)]) {
+    private func printJSON(_ r: FsckReport, moved: [(from: String, to: String)], slots: [Int], opened: Int) {
         let findings: [[String: Any]] = r.findings.map { f in
             var o: [String: Any] = ["severity": f.severity.rawValue, "vaultPath": f.vaultPath, "problem": f.problem]
             if let p = f.plainPath { o["plainPath"] = p }
@@ -54,7 +60,8 @@ struct Fsck: ParsableCommand {
         }
         let obj: [String: Any] = ["clean": r.isClean, "damaged": r.damageCount, "files": r.files, "directories": r.directories,
                                   "symlinks": r.symlinks, "bytes": r.bytes, "findings": findings,
-                                  "quarantined": moved.map { ["from": $0.from, "to": $0.to] }]
+                                  "quarantined": moved.map { ["from": $0.from, "to": $0.to] },
+                                  "config": ["checksum": "ok", "mac": "ok", "slots": slots, "openedSlot": opened]]
         if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]) {
             print(String(decoding: data, as: UTF8.self))
         }
