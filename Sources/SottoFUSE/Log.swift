@@ -36,12 +36,7 @@ public final class Log: @unchecked Sendable {
     private func write(_ priority: Int32, _ message: String) {
         let clean = message.replacingOccurrences(of: "\n", with: " ")
         if let fd {
-            var t = time(nil)
-            var tmv = tm()
-            gmtime_r(&t, &tmv)
-            var buf = [CChar](repeating: 0, count: 32)
-            let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &tmv)
-            let stamp = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let stamp = TimeFormat.format(Int(time(nil)), "%Y-%m-%dT%H:%M:%SZ")
             let line = "\(stamp) sotto[\(getpid())] \(priority == LOG_ERR ? "error" : "info"): \(clean)\n"
             lock.withLock { _ = line.withCString { Glibc.write(fd, $0, strlen($0)) } }
         } else {

@@ -254,12 +254,5 @@ struct List: ParsableCommand {
         return s
     }
 
-    private func timeString(_ t: Int) -> String {
-        var tt = time_t(t)
-        var tmv = tm()
-        localtime_r(&tt, &tmv)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M", &tmv)
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    private func timeString(_ t: Int) -> String { TimeFormat.format(t, "%Y-%m-%d %H:%M", utc: false) }
 }

@@ -129,12 +129,7 @@ extension Vault {
     public func quarantine(_ report: FsckReport) throws -> [(from: String, to: String)] {
         let targets = report.findings.compactMap { $0.quarantinable }
         guard !targets.isEmpty else { return [] }
-        var t = time(nil)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y%m%dT%H%M%SZ", &tmv)
-        let stamp = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let stamp = TimeFormat.format(Int(time(nil)), "%Y%m%dT%H%M%SZ")
         let base = path + "/" + BackingName.quarantineDirectory + "/" + stamp
         var moved: [(String, String)] = []
         for from in Set(targets).sorted() {
