@@ -13,9 +13,12 @@ struct PasswordOptions: ParsableArguments {
     @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
     var passwordStdin = false
 
+    @Option(name: .customLong("extpass"), help: ArgumentHelp("Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.", valueName: "CMD"))
+    var extpass: String?
+
     func validate() throws {
-        if passwordFile != nil && passwordStdin {
-            throw ValidationError("give either --password-file or --password-stdin, not both")
+        if [passwordFile != nil, passwordStdin, extpass != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give only one of --password-file, --password-stdin and --extpass")
         }
     }
 
@@ -24,6 +27,7 @@ struct PasswordOptions: ParsableArguments {
     func read(prompt: String = "Password: ", confirm: Bool = false) throws -> SecretBytes {
         if let passwordFile { return try PasswordReader.firstLine(ofFile: passwordFile) }
         if passwordStdin { return try PasswordReader.firstLine(of: FileDescriptor(rawValue: 0), source: "standard input") }
+        if let extpass { return try PasswordReader.firstLine(ofCommand: extpass) }
         return try PasswordReader.prompt(prompt, confirm: confirm)
     }
 }
@@ -38,6 +42,29 @@ enum PasswordReader {
         }
         defer { fd.close() }
         return try firstLine(of: fd, source: "password file '\(path)'")
+    }
+
+    /// Runs `command` with /bin/sh and reads the first line it prints; its stderr goes to ours.
+    static func firstLine(ofCommand command: String) throws -> SecretBytes {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SottoError.passwordInput("cannot run --extpass: \(Errno.current)") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        var argv: [UnsafeMutablePointer<CChar>?] = [String]([ "/bin/sh", "-c", command ]).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ)
+        close(fds[1])
+        guard rc == 0 else { close(fds[0]); throw SottoError.passwordInput("cannot run --extpass command: \(Errno(rc))") }
+        let result = Result { try firstLine(of: FileDescriptor(rawValue: fds[0]), source: "the --extpass command") }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else { throw SottoError.passwordInput("the --extpass command failed (exit status \(status >> 8)): nothing was unlocked") }
+        return try result.get()
     }
 
     /// Reads up to the first newline, byte by byte into a secret buffer (so nothing past the line

@@ -250,3 +250,47 @@ extension Scratch {
         return out
     }
 }
+
+@Suite struct KeySlotTests {
+    @Test func addListRemoveAndTheRules() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("slots".utf8))
+        #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
+        let weak = ["--kdf-memory", "1", "--kdf-time", "1"]
+        let add = try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2")] + weak + s.pw)
+        #expect(add.code == 0 && add.stdout.contains("added key slot 1"), "\(add.err)")
+        let list = try CLI.run(["key", "list", vault], stdin: "")
+        #expect(list.stdout.contains("slot 0:") && list.stdout.contains("slot 1:") && list.stdout.contains("2 of 8"))
+        // Both passwords open the vault.
+        #expect(try CLI.run(["cat", vault, "/a.txt"] + s.pw).stdout == "slots")
+        #expect(try CLI.run(["cat", vault, "/a.txt", "--password-file", s.p("pw2")]).stdout == "slots")
+        // Remove slot 0 with slot 1's password: the first password stops working, here and in the backup.
+        #expect(try CLI.run(["key", "remove", vault, "0", "--password-file", s.p("pw2")]).code == 0)
+        #expect(try CLI.run(["cat", vault, "/a.txt"] + s.pw).code == SottoError.ExitCode.wrongPassword)
+        let bak = try VaultConfig.parse([UInt8](FileManager.default.contents(atPath: vault + "/sotto.conf.bak")!))
+        #expect(try bak.unwrapMasterKey(password: SecretBytes(copying: Array("correct horse battery".utf8))) == nil)
+        // Never the last slot; a slot that is not in use is named as such.
+        let last = try CLI.run(["key", "remove", vault, "1", "--password-file", s.p("pw2")])
+        #expect(last.code == SottoError.ExitCode.keySlot && last.err.contains("last"))
+        let missing = try CLI.run(["key", "remove", vault, "5", "--password-file", s.p("pw2")])
+        #expect(missing.code == SottoError.ExitCode.keySlot && missing.err.contains("not in use"))
+        // Eight at most.
+        for _ in 0..<7 { #expect(try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw")] + weak + ["--password-file", s.p("pw2")]).code == 0) }
+        let full = try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw")] + weak + ["--password-file", s.p("pw2")])
+        #expect(full.code == SottoError.ExitCode.keySlot && full.err.contains("all 8"))
+    }
+
+    @Test func extpassRunsACommandForThePassword() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("ext".utf8))
+        #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
+        let ok = try CLI.run(["cat", vault, "/a.txt", "--extpass", "cat '\(s.p("pw"))'"])
+        #expect(ok.code == 0 && ok.stdout == "ext", "\(ok.err)")
+        let failing = try CLI.run(["cat", vault, "/a.txt", "--extpass", "exit 3"])
+        #expect(failing.code == SottoError.ExitCode.passwordInput && failing.err.contains("--extpass"))
+        let both = try CLI.run(["cat", vault, "/a.txt", "--extpass", "true"] + s.pw)
+        #expect(both.code == SottoError.ExitCode.usage)
+    }
+}

@@ -18,6 +18,7 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
     case mountFailed(String)
     case notMounted(String)
     case busy(String)
+    case keySlot(String)
     case `internal`(String)
 
     public enum ExitCode {
@@ -40,6 +41,8 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         public static let busy: Int32 = 23
         /// `fsck` found damage (its report lists it).
         public static let damageFound: Int32 = 24
+        /// No such key slot, the last slot, or all slots in use.
+        public static let keySlot: Int32 = 25
     }
 
     public var exitCode: Int32 {
@@ -59,13 +62,14 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         case .mountFailed: return ExitCode.mountFailed
         case .notMounted: return ExitCode.notMounted
         case .busy: return ExitCode.busy
+        case .keySlot: return ExitCode.keySlot
         case .internal: return ExitCode.internal
         }
     }
 
     public var description: String {
         switch self {
-        case .usage(let s), .invalidArgument(let s), .mountpoint(let s), .mountFailed(let s), .notMounted(let s), .busy(let s): return s
+        case .usage(let s), .invalidArgument(let s), .mountpoint(let s), .mountFailed(let s), .notMounted(let s), .busy(let s), .keySlot(let s): return s
         case .vaultMissing(let p):
             return "vault directory '\(p)' does not exist: check the path, or create a vault with 'sotto init \(p)'"
         case .notAVault(let p):

@@ -12,7 +12,7 @@ public final class Vault {
     public let names: NameCipher
     public let symlinks: SymlinkCipher
     public var layout: ContentLayout { config.layout }
-    private let masterKey: SecretBytes
+    let masterKey: SecretBytes  // only for wrapping it into slots; never leaves this module
 
     private init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
         self.path = path
@@ -70,7 +70,7 @@ public final class Vault {
         try config.seal(keys: vault.keys)
         vault.config = config
         try io("create directory ID in", path) { () throws(Errno) in try vault.writeDirectoryID(in: path) }
-        try writeConfig(config, vaultPath: path, keepBackup: false)
+        try writeConfig(config, vaultPath: path, backup: .none)
         return vault
     }
 
@@ -120,25 +120,38 @@ public final class Vault {
         let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params, vaultID: config.vaultID)
         updated.slots = updated.slots.map { $0.index == unlockedSlot ? slot : $0 }
         try updated.seal(keys: keys)
-        try Self.writeConfig(updated, vaultPath: path, keepBackup: true)
+        try Self.writeConfig(updated, vaultPath: path, backup: .previous)
         config = updated
     }
 
-    /// Crash-safe replace: write a temp file, fsync, rename over, fsync the directory. With
-    /// `keepBackup` the current config is first copied to sotto.conf.bak the same way, so at every
-    /// instant sotto.conf is either the old or the new config, complete.
-    static func writeConfig(_ config: VaultConfig, vaultPath: String, keepBackup: Bool) throws {
+    func replaceConfig(_ c: VaultConfig) { config = c }
+
+    /// What sotto.conf.bak holds after a config change.
+    enum ConfigBackup {
+        case none
+        /// The config as it was (passwd: recovery from a mistyped new password).
+        case previous
+        /// A copy of the new config (key removal: no backup keeps the removed slot).
+        case updated
+    }
+
+    /// Crash-safe replace: write a temp file, fsync, rename over, fsync the directory, so at every
+    /// instant sotto.conf is either the old or the new config, complete. The backup is written the
+    /// same way: before the change (`.previous`) or after it (`.updated`).
+    static func writeConfig(_ config: VaultConfig, vaultPath: String, backup: ConfigBackup) throws {
         let configPath = vaultPath + "/" + BackingName.configFile
-        let tmpPath = vaultPath + "/" + BackingName.configTemporaryFile
-        if keepBackup {
+        if case .previous = backup {
             let current = try io("read config", configPath) { () throws(Errno) in try readSmallFile(configPath, limit: 64 * 1024) }
-            try io("write config backup", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, current) }
-            try io("rename config backup into place", vaultPath + "/" + BackingName.configBackupFile) { () throws(Errno) in
-                try FileSystem.rename(tmpPath, vaultPath + "/" + BackingName.configBackupFile)
-            }
+            try replaceDurably(vaultPath, BackingName.configBackupFile, current)
         }
-        try io("write config", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, config.serialized()) }
-        try io("rename config into place", configPath) { () throws(Errno) in try FileSystem.rename(tmpPath, configPath) }
+        try replaceDurably(vaultPath, BackingName.configFile, config.serialized())
+        if case .updated = backup { try replaceDurably(vaultPath, BackingName.configBackupFile, config.serialized()) }
+    }
+
+    private static func replaceDurably(_ vaultPath: String, _ name: String, _ bytes: [UInt8]) throws {
+        let tmpPath = vaultPath + "/" + BackingName.configTemporaryFile
+        try io("write", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, bytes) }
+        try io("rename into place", vaultPath + "/" + name) { () throws(Errno) in try FileSystem.rename(tmpPath, vaultPath + "/" + name) }
         try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
     }
 }

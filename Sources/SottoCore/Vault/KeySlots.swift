@@ -1,0 +1,39 @@
+/// Key slots: each wraps the same master key under its own password and KDF parameters.
+extension Vault {
+    /// Adds a slot for `password` at the lowest free index; returns the index.
+    @discardableResult
+    public func addSlot(password: SecretBytes, kdf: Argon2idParameters) throws -> Int {
+        guard password.count > 0 else { throw SottoError.passwordInput("the new password is empty") }
+        guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        guard let index = (0..<VaultConfig.maxSlots).first(where: { i in !config.slots.contains { $0.index == i } }) else {
+            throw SottoError.keySlot("all \(VaultConfig.maxSlots) key slots are in use: remove one first ('sotto key remove')")
+        }
+        var updated = config
+        updated.slots.append(try VaultConfig.makeSlot(index: index, masterKey: masterKey, password: password, kdf: kdf, vaultID: config.vaultID))
+        updated.slots.sort { $0.index < $1.index }
+        try commit(updated, backup: .previous)
+        return index
+    }
+
+    /// Removes slot `index`; never the last one. The backup config is replaced by the new one, so
+    /// no copy Sotto keeps still opens with the removed password (copies made elsewhere do:
+    /// docs/threat-model.md).
+    public func removeSlot(_ index: Int) throws {
+        guard config.slots.contains(where: { $0.index == index }) else {
+            throw SottoError.keySlot("key slot \(index) is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
+        }
+        guard config.slots.count > 1 else {
+            throw SottoError.keySlot("key slot \(index) is the vault's last: removing it would lock everyone out; add another first ('sotto key add')")
+        }
+        var updated = config
+        updated.slots.removeAll { $0.index == index }
+        try commit(updated, backup: .updated)
+    }
+
+    private func commit(_ updated: VaultConfig, backup: ConfigBackup) throws {
+        var sealed = updated
+        try sealed.seal(keys: keys)
+        try Self.writeConfig(sealed, vaultPath: path, backup: backup)
+        replaceConfig(sealed)
+    }
+}
