@@ -1,0 +1,203 @@
+function __sotto_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __sotto_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __sotto_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __sotto_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __sotto_parse_tokens -S
+    set -l unparsed_tokens (__sotto_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'sotto'
+        __sotto_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'init'
+            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'block-size=' 'version' 'h/help'
+        case 'passwd'
+            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'version' 'h/help'
+        case 'info'
+            __sotto_parse_subcommand 1 'version' 'h/help'
+        case 'mount'
+            __sotto_parse_subcommand 2 'password-file=' 'password-stdin' 'extpass=' 'foreground' 'read-only' 'allow-other' 'log=' 'version' 'h/help'
+        case 'unmount'
+            __sotto_parse_subcommand 1 'lazy' 'version' 'h/help'
+        case 'fsck'
+            __sotto_parse_subcommand 1 'json' 'quarantine' 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+        case 'key'
+            __sotto_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'list'
+                __sotto_parse_subcommand 1 'version' 'h/help'
+            case 'add'
+                __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'version' 'h/help'
+            case 'remove'
+                __sotto_parse_subcommand 2 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+            end
+        case 'import'
+            __sotto_parse_subcommand -r 2 'to=' 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+        case 'export'
+            __sotto_parse_subcommand 3 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+        case 'cat'
+            __sotto_parse_subcommand 2 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+        case 'ls'
+            __sotto_parse_subcommand 2 'l' 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+        case 'help'
+            __sotto_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __sotto_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __sotto_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __sotto_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __sotto_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__sotto_tokens -p)
+    if test -z "$(__sotto_tokens -t)"
+        set -l index (count (__sotto_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'sotto' -f
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'init' -d 'Create a vault in a new or empty directory.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'passwd' -d 'Change the vault password (rewraps the master key; no data is re-encrypted).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'info' -d 'Show a vault\'s format and key slots (no password needed, no secrets shown).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'mount' -d 'Show the vault, decrypted, as an ordinary folder (FUSE).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'unmount' -d 'Unmount a mounted vault; open data is already on disk.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'fsck' -d 'Check every name, file header, block and symlink of a vault; change nothing.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'key' -d 'Manage key slots: up to 8 passwords, each with its own KDF cost, for one vault.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'import' -d 'Encrypt existing files and folders into the vault (without mounting it).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'export' -d 'Decrypt a file or folder from the vault to a plaintext destination.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'cat' -d 'Write a vault file\'s plaintext to standard output.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'ls' -d 'List a folder of the vault (decrypted names).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" block-size' -l 'block-size' -d 'Plaintext bytes per encrypted block: 4096, 8192, 16384 (default), 32768 or 65536.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" new-password-file' -l 'new-password-file' -d 'Read the new password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto info" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto info" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" foreground' -l 'foreground' -d 'Stay in the foreground (logs also on stderr); Ctrl-C unmounts.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" read-only' -l 'read-only' -d 'Mount read-only.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" allow-other' -l 'allow-other' -d 'Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" log' -l 'log' -d 'Write diagnostics to FILE (mode 0600) instead of syslog.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto unmount" lazy' -l 'lazy' -d 'Detach now even if busy; the filesystem ends when the last user leaves.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto unmount" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto unmount" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" json' -l 'json' -d 'Print the report as JSON (for scripts).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" quarantine' -l 'quarantine' -d 'Move damaged entries aside into VAULT/sotto.quarantine/ (never deletes).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto fsck" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto key" -eq 1' -fa 'list' -d 'List the key slots (no password needed).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto key" -eq 1' -fa 'add' -d 'Add a password in a new slot (an existing password unlocks the vault first).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto key" -eq 1' -fa 'remove' -d 'Remove a key slot (never the last one); any slot\'s password authorizes it.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key list" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key list" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" new-password-file' -l 'new-password-file' -d 'Read the new password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key remove" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key remove" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key remove" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key remove" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key remove" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" to' -l 'to' -d 'Vault folder to put them in (made if missing; default: the root).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto export" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto export" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto export" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto export" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto export" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto cat" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto cat" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto cat" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto cat" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto cat" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" l' -s 'l' -d 'Long listing: type, mode, size, modification time.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto ls" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto help" version' -l 'version' -d 'Show the version.'

@@ -1,0 +1,336 @@
+#compdef sotto
+
+__sotto_complete() {
+    local -ar non_empty_completions=("${@:#(|:*)}")
+    local -ar empty_completions=("${(M)@:#(|:*)}")
+    _describe -V '' non_empty_completions -- empty_completions -P $'\'\''
+}
+
+__sotto_custom_complete() {
+    local -a completions
+    completions=("${(@f)"$("${command_name}" "${@}" "${command_line[@]}")"}")
+    if [[ "${#completions[@]}" -gt 1 ]]; then
+        __sotto_complete "${completions[@]:0:-1}"
+    fi
+}
+
+__sotto_cursor_index_in_current_word() {
+    if [[ -z "${QIPREFIX}${IPREFIX}${PREFIX}" ]]; then
+        printf 0
+    else
+        printf %s "${#${(z)LBUFFER}[-1]}"
+    fi
+}
+
+_sotto() {
+    emulate -RL zsh -G
+    setopt extendedglob nullglob numericglobsort
+    unsetopt aliases banghist
+
+    local -xr SAP_SHELL=zsh
+    local -x SAP_SHELL_VERSION
+    SAP_SHELL_VERSION="$(builtin emulate zsh -c 'printf %s "${ZSH_VERSION}"')"
+    local -r SAP_SHELL_VERSION
+
+    local context state state_descr line
+    local -A opt_args
+
+    local -r command_name="${words[1]}"
+    local -ar command_line=("${words[@]}")
+    local -ir current_word_index="$((CURRENT - 1))"
+
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'init:Create a vault in a new or empty directory.'
+            'passwd:Change the vault password (rewraps the master key; no data is re-encrypted).'
+            'info:Show a vault'\''s format and key slots (no password needed, no secrets shown).'
+            'mount:Show the vault, decrypted, as an ordinary folder (FUSE).'
+            'unmount:Unmount a mounted vault; open data is already on disk.'
+            'fsck:Check every name, file header, block and symlink of a vault; change nothing.'
+            'key:Manage key slots: up to 8 passwords, each with its own KDF cost, for one vault.'
+            'import:Encrypt existing files and folders into the vault (without mounting it).'
+            'export:Decrypt a file or folder from the vault to a plaintext destination.'
+            'cat:Write a vault file'\''s plaintext to standard output.'
+            'ls:List a folder of the vault (decrypted names).'
+            'help:Show subcommand help information.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        init|passwd|info|mount|unmount|fsck|key|import|export|cat|ls|help)
+            "_sotto_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_sotto_init() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
+        '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
+        '--block-size[Plaintext bytes per encrypted block\: 4096, 8192, 16384 (default), 32768 or 65536.]:BYTES:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_passwd() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
+        '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
+        '--new-password-file[Read the new password from the first line of FILE.]:FILE:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_info() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_mount() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        ':MOUNTPOINT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--foreground[Stay in the foreground (logs also on stderr); Ctrl-C unmounts.]'
+        '--read-only[Mount read-only.]'
+        '--allow-other[Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.]'
+        '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_unmount() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':MOUNTPOINT:'
+        '--lazy[Detach now even if busy; the filesystem ends when the last user leaves.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_fsck() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--json[Print the report as JSON (for scripts).]'
+        '--quarantine[Move damaged entries aside into VAULT/sotto.quarantine/ (never deletes).]'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_key() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'list:List the key slots (no password needed).'
+            'add:Add a password in a new slot (an existing password unlocks the vault first).'
+            'remove:Remove a key slot (never the last one); any slot'\''s password authorizes it.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        list|add|remove)
+            "_sotto_key_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_sotto_key_list() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_key_add() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
+        '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
+        '--new-password-file[Read the new password from the first line of FILE.]:FILE:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_key_remove() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        ':SLOT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_import() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '*:SRC:'
+        '--to[Vault folder to put them in (made if missing; default\: the root).]:DIR:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_export() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        ':PATH:'
+        ':DEST:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_cat() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        ':PATH:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_ls() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        ':PATH:'
+        '-l[Long listing\: type, mode, size, modification time.]'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_help() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:subcommands:'
+        '--version[Show the version.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+if [[ "${funcstack[1]}" = _sotto ]]; then
+    _sotto "${@}"
+else
+    compdef _sotto sotto
+fi
