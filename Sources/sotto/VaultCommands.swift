@@ -42,6 +42,9 @@ struct Init: ParsableCommand {
     @Option(name: .customLong("block-size"), help: ArgumentHelp("Plaintext bytes per encrypted block: 4096, 8192, 16384 (default), 32768 or 65536.", valueName: "BYTES"))
     var blockSize: Int = Vault.defaultBlockSize
 
+    @Flag(name: .customLong("recovery-key"), help: "Also make a recovery key (shown once) for when the password is forgotten.")
+    var recoveryKey = false
+
     func run() throws {
         let params = try kdf.parameters(base: .recommended)
         guard ContentLayout.allowedBlockSizes.contains(blockSize) else {
@@ -53,8 +56,13 @@ struct Init: ParsableCommand {
             throw SottoError.vaultNotEmpty(path: vault.vault)
         }
         let pw = try password.read(prompt: "New vault password: ", confirm: true)
-        try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
+        let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
         print("created vault '\(vault.vault)' (format v\(VaultConfig.currentVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
+        if recoveryKey {
+            try addRecoveryKey(to: created, vaultPath: vault.vault)
+        } else {
+            print("tip: 'sotto recovery-key create \(vault.vault)' makes a key that can set a new password if this one is forgotten")
+        }
         if params.isWeakerThanRecommended {
             Sotto.report("warning: KDF parameters are weaker than RFC 9106's recommendation (64 MiB, t=3); fine for tests, not for real data")
         }
@@ -72,8 +80,15 @@ struct Passwd: ParsableCommand {
     @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"))
     var newPasswordFile: String?
 
+    @Flag(name: .customLong("recovery-key"), help: "Unlock with the recovery key instead of the password (asked for, or --recovery-key-file); the new password goes into a new key slot.")
+    var useRecoveryKey = false
+
+    @Option(name: .customLong("recovery-key-file"), help: ArgumentHelp("Read the recovery key from the first line of FILE.", valueName: "FILE"))
+    var recoveryKeyFile: String?
+
     func run() throws {
         _ = try Vault.readConfig(at: vault.vault)
+        if useRecoveryKey || recoveryKeyFile != nil { return try recover() }
         let old = try password.read(prompt: "Current password: ")
         let opened = try Vault.open(at: vault.vault, password: old)
         let new: SecretBytes
@@ -86,6 +101,26 @@ struct Passwd: ParsableCommand {
         try opened.changePassword(to: new, kdf: kdf.isSet ? try kdf.parameters(base: current) : nil)
         print("password changed (key slot \(opened.unlockedSlot)); the previous config is kept as \(vault.vault)/\(BackingName.configBackupFile)")
         print("note: that backup still opens with the old password; delete it once the new password works if the old one may be known to others")
+    }
+
+    /// Forgotten password: the recovery key unlocks, and the new password gets a slot of its own
+    /// (which slot held the forgotten password cannot be told, so none is overwritten).
+    private func recover() throws {
+        let typed = try recoveryKeyFile.map { try PasswordReader.firstLine(ofFile: $0) } ?? PasswordReader.prompt("Recovery key: ", confirm: false)
+        let slotPassword: SecretBytes
+        do { slotPassword = try RecoveryKey.parse(typed) } catch let e as RecoveryKey.ParseError {
+            throw SottoError.passwordInput(e.description)
+        }
+        let opened: Vault
+        do { opened = try Vault.open(at: vault.vault, password: slotPassword) } catch SottoError.wrongPassword {
+            throw SottoError.wrongPassword  // a well-formed key, but not this vault's
+        }
+        let new = try newPasswordFile.map { try PasswordReader.firstLine(ofFile: $0) } ?? PasswordReader.prompt("New password: ", confirm: true)
+        let current = opened.config.slots.first { $0.index == opened.unlockedSlot }!.kdf
+        let params = kdf.isSet ? try kdf.parameters(base: current) : Argon2idParameters.recommended
+        let slot = try opened.addSlot(password: new, kdf: params)
+        print("new password set in key slot \(slot); the recovery key (slot \(opened.unlockedSlot)) keeps working")
+        print("the forgotten password's slot still exists: see 'sotto key list \(vault.vault)' and remove it with 'sotto key remove'")
     }
 }
 

@@ -294,3 +294,49 @@ extension Scratch {
         #expect(both.code == SottoError.ExitCode.usage)
     }
 }
+
+@Suite struct RecoveryKeyTests {
+    /// The key as printed: the line of 11 dash-separated groups.
+    func printedKey(_ out: String) -> String? {
+        out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.split(separator: "-").count == 11 }
+    }
+
+    @Test func forgetThePasswordRecoverSetANewOne() throws {
+        let s = Scratch()
+        let vault = s.p("vault")
+        let made = try CLI.run(["init", vault, "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw)
+        #expect(made.code == 0, "\(made.err)")
+        let key = try #require(printedKey(made.stdout))
+        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("recovered".utf8))
+        #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
+
+        // A typo is caught by the checksum before anything is tried.
+        var typo = Array(key)
+        let i = typo.firstIndex { $0 != "-" && $0 != "A" }!
+        typo[i] = "A"
+        FileManager.default.createFile(atPath: s.p("typo"), contents: Data((String(typo) + "\n").utf8))
+        let bad = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("typo"), "--new-password-file", s.p("pw2")])
+        #expect(bad.code == SottoError.ExitCode.passwordInput && bad.err.contains("typo"), "\(bad.err)")
+
+        // Typed back in lower case with spaces: a new password is set, and it opens the vault.
+        let typed = key.lowercased().replacingOccurrences(of: "-", with: " ")
+        FileManager.default.createFile(atPath: s.p("rk"), contents: Data((typed + "\n").utf8))
+        let ok = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("rk"), "--new-password-file", s.p("pw2"),
+                              "--kdf-memory", "1", "--kdf-time", "1"])
+        #expect(ok.code == 0, "\(ok.err)")
+        #expect(try CLI.run(["cat", vault, "/a.txt", "--password-file", s.p("pw2")]).stdout == "recovered")
+        // A key of another vault is well-formed but opens nothing here.
+        let other = try CLI.run(["init", s.p("other"), "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw)
+        FileManager.default.createFile(atPath: s.p("rk2"), contents: Data((try #require(printedKey(other.stdout)) + "\n").utf8))
+        let wrong = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("rk2"), "--new-password-file", s.p("pw2")])
+        #expect(wrong.code == SottoError.ExitCode.wrongPassword)
+    }
+
+    @Test func recoveryKeyCreateOnAnExistingVault() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let r = try CLI.run(["recovery-key", "create", vault] + s.pw)
+        #expect(r.code == 0 && printedKey(r.stdout) != nil && r.stdout.contains("key slot 1"))
+    }
+}

@@ -173,20 +173,20 @@ _sotto() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    init|passwd|info|mount|unmount|fsck|key|import|export|cat|ls|help)
+    init|passwd|info|mount|unmount|fsck|key|recovery-key|import|export|cat|ls|help)
         # Offer subcommand argument completions
         "_sotto_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'init passwd info mount unmount fsck key import export cat ls help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'init passwd info mount unmount fsck key recovery-key import export cat ls help' -- "${cur}"))
         ;;
     esac
 }
 
 _sotto_init() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --version -h --help)
+    non_repeating_flags=(--password-stdin --recovery-key --version -h --help)
     repeating_options=()
     non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --block-size)
     __sotto_offer_flags_options 1
@@ -213,9 +213,9 @@ _sotto_init() {
 
 _sotto_passwd() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --version -h --help)
+    non_repeating_flags=(--password-stdin --recovery-key --version -h --help)
     repeating_options=()
-    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --new-password-file)
+    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --new-password-file --recovery-key-file)
     __sotto_offer_flags_options 1
 
     # Offer option value completions
@@ -233,6 +233,9 @@ _sotto_passwd() {
         return
         ;;
     '--new-password-file')
+        return
+        ;;
+    '--recovery-key-file')
         return
         ;;
     esac
@@ -357,6 +360,47 @@ _sotto_key_remove() {
     repeating_options=()
     non_repeating_options=(--password-file --extpass)
     __sotto_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        return
+        ;;
+    '--extpass')
+        return
+        ;;
+    esac
+}
+
+_sotto_recovery-key() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __sotto_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    create)
+        # Offer subcommand argument completions
+        "_sotto_recovery-key_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'create' -- "${cur}"))
+        ;;
+    esac
+}
+
+_sotto_recovery-key_create() {
+    repeating_flags=()
+    non_repeating_flags=(--password-stdin --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--password-file --extpass)
+    __sotto_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in

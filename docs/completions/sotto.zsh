@@ -57,6 +57,7 @@ _sotto() {
             'unmount:Unmount a mounted vault; open data is already on disk.'
             'fsck:Check every name, file header, block and symlink of a vault; change nothing.'
             'key:Manage key slots: up to 8 passwords, each with its own KDF cost, for one vault.'
+            'recovery-key:Recovery keys: a written-down key that sets a new password when the old one is forgotten.'
             'import:Encrypt existing files and folders into the vault (without mounting it).'
             'export:Decrypt a file or folder from the vault to a plaintext destination.'
             'cat:Write a vault file'\''s plaintext to standard output.'
@@ -67,7 +68,7 @@ _sotto() {
         ;;
     arg)
         case "${words[1]}" in
-        init|passwd|info|mount|unmount|fsck|key|import|export|cat|ls|help)
+        init|passwd|info|mount|unmount|fsck|key|recovery-key|import|export|cat|ls|help)
             "_sotto_${words[1]}" && ret=0
             ;;
         esac
@@ -87,6 +88,7 @@ _sotto_init() {
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--block-size[Plaintext bytes per encrypted block\: 4096, 8192, 16384 (default), 32768 or 65536.]:BYTES:'
+        '--recovery-key[Also make a recovery key (shown once) for when the password is forgotten.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -105,6 +107,8 @@ _sotto_passwd() {
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--new-password-file[Read the new password from the first line of FILE.]:FILE:'
+        '--recovery-key[Unlock with the recovery key instead of the password (asked for, or --recovery-key-file); the new password goes into a new key slot.]'
+        '--recovery-key-file[Read the recovery key from the first line of FILE.]:FILE:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -240,6 +244,49 @@ _sotto_key_remove() {
     local -ar arg_specs=(
         ':VAULT:'
         ':SLOT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_recovery-key() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'create:Add a recovery key in a new key slot and show it once.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        create)
+            "_sotto_recovery-key_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_sotto_recovery-key_create() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
         '--password-file[Read the password from the first line of FILE.]:FILE:'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
