@@ -44,7 +44,10 @@ public final class Mount: @unchecked Sendable {
 
     /// Mounts at `mountpoint`, calls `ready` once the kernel serves it, then serves requests on
     /// worker threads until unmounted or signalled (SIGINT, SIGTERM, SIGHUP unmount cleanly).
-    public func run(mountpoint: String, allowOther: Bool, ready: () -> Void) throws {
+    /// Set while running: publishes status, enforces the idle limit, and is told of each request.
+    var supervisor: Supervisor?
+
+    public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ready: () -> Void) throws {
         var ops = Self.operations()
         let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -65,6 +68,10 @@ public final class Mount: @unchecked Sendable {
         defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")")
         ready()
+        let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
+        self.supervisor = supervisor
+        supervisor.start()
+        defer { supervisor.stop() }
         let config = fuse_loop_cfg_create()
         defer { fuse_loop_cfg_destroy(config) }
         fuse_loop_cfg_set_max_threads(config, 16)
@@ -158,6 +165,7 @@ func mount(of request: fuse_req_t?) -> Mount {
 @inline(__always)
 func handle(_ request: fuse_req_t?, _ body: (Mount) throws -> Void) {
     let m = mount(of: request)
+    m.supervisor?.touch()
     do {
         try body(m)
     } catch {
@@ -187,4 +195,19 @@ extension Mount {
 
 extension String {
     init(kernelPath p: UnsafePointer<CChar>?) { self = p.map { String(cString: $0) } ?? "(unlinked)" }
+}
+
+/// What `sotto status` shows: the mounts this user has running.
+public enum MountStatus {
+    public struct Entry: Sendable {
+        public let pid: Int32, vault: String, mountpoint: String, readOnly: Bool
+        public let mountedSince: Int, openFiles: Int, lastAccess: Int, idleLimitSeconds: Int?
+    }
+
+    public static func all() -> [Entry] {
+        Supervisor.allStatuses().map {
+            Entry(pid: $0.pid, vault: $0.vault, mountpoint: $0.mountpoint, readOnly: $0.readOnly, mountedSince: $0.mountedSince,
+                  openFiles: $0.openFiles, lastAccess: $0.lastAccess, idleLimitSeconds: $0.idleLimitSeconds)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CSottoShims
 import SottoCore
 import SottoFUSE
@@ -24,10 +25,24 @@ struct MountCommand: ParsableCommand {
     var allowOther = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
     var logFile: String?
+    @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).", valueName: "DURATION"))
+    var idle: String?
 
     // Set by the background launcher only: the password arrives on a pipe, readiness goes back on another.
     @Option(name: .customLong("password-fd"), help: .private) var passwordFD: Int32?
     @Option(name: .customLong("ready-fd"), help: .private) var readyFD: Int32?
+
+    /// "90", "90s", "15m", "2h" → seconds.
+    static func seconds(_ text: String) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+        let unit = text.last.flatMap { units[$0] }
+        guard let n = Int(unit == nil ? text : String(text.dropLast())), n > 0 else { return nil }
+        return n * (unit ?? 1)
+    }
+
+    func validate() throws {
+        if let idle, Self.seconds(idle) == nil { throw ValidationError("--idle takes a duration such as 15m, 1h or 90s") }
+    }
 
     func run() throws {
         let vaultPath = FileSystem.canonicalPath(vault.vault)
@@ -80,7 +95,7 @@ struct MountCommand: ParsableCommand {
         _ = chdir("/")  // do not keep the launcher's working directory busy
         let mount = try Mount(vault: opened, readOnly: readOnly, log: log)
         do {
-            try mount.run(mountpoint: mp, allowOther: allowOther) {
+            try mount.run(mountpoint: mp, allowOther: allowOther, idleLimit: idle.flatMap(Self.seconds)) {
                 if let readyFD {
                     var one: UInt8 = 1
                     _ = write(readyFD, &one, 1)
@@ -106,6 +121,7 @@ struct MountCommand: ParsableCommand {
         if readOnly { args.append("--read-only") }
         if allowOther { args.append("--allow-other") }
         if let logFile { args += ["--log", FileSystem.canonicalPath(logFile)] }
+        if let idle { args += ["--idle", idle] }
 
         var pwPipe: [Int32] = [0, 0], readyPipe: [Int32] = [0, 0]
         guard sotto_pipe_cloexec(&pwPipe) == 0, sotto_pipe_cloexec(&readyPipe) == 0 else {
@@ -190,6 +206,33 @@ struct Unmount: ParsableCommand {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else {
             throw SottoError.busy("fusermount3 could not unmount '\(mountpoint)' (busy?): close programs using it, or use 'sotto unmount --lazy'")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show your mounted vaults.")
+    @Flag(name: .customLong("json"), help: "Print as JSON.")
+    var json = false
+
+    func run() throws {
+        let all = MountStatus.all()
+        if json {
+            let rows: [[String: Any]] = all.map {
+                var o: [String: Any] = ["pid": Int($0.pid), "vault": $0.vault, "mountpoint": $0.mountpoint, "readOnly": $0.readOnly,
+                                        "mountedSince": $0.mountedSince, "openFiles": $0.openFiles, "lastAccess": $0.lastAccess]
+                if let i = $0.idleLimitSeconds { o["idleLimitSeconds"] = i }
+                return o
+            }
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        if all.isEmpty { print("no vault is mounted"); return }
+        for e in all {
+            let since = TimeFormat.format(e.mountedSince, "%Y-%m-%d %H:%M", utc: false)
+            let idle = e.idleLimitSeconds.map { ", unmounts after \($0) s idle" } ?? ""
+            print("\(e.mountpoint)  <- \(e.vault)  \(e.readOnly ? "read-only" : "read-write"), since \(since), \(e.openFiles) open file\(e.openFiles == 1 ? "" : "s")\(idle)")
         }
     }
 }

@@ -173,13 +173,13 @@ _sotto() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    init|passwd|info|mount|unmount|fsck|key|recovery-key|import|export|cat|ls|help)
+    init|passwd|info|mount|unmount|status|fsck|key|recovery-key|import|export|cat|ls|help)
         # Offer subcommand argument completions
         "_sotto_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'init passwd info mount unmount fsck key recovery-key import export cat ls help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'init passwd info mount unmount status fsck key recovery-key import export cat ls help' -- "${cur}"))
         ;;
     esac
 }
@@ -253,7 +253,7 @@ _sotto_mount() {
     repeating_flags=()
     non_repeating_flags=(--password-stdin --foreground --read-only --allow-other --version -h --help)
     repeating_options=()
-    non_repeating_options=(--password-file --extpass --log)
+    non_repeating_options=(--password-file --extpass --log --idle)
     __sotto_offer_flags_options 2
 
     # Offer option value completions
@@ -267,6 +267,9 @@ _sotto_mount() {
     '--log')
         return
         ;;
+    '--idle')
+        return
+        ;;
     esac
 }
 
@@ -276,6 +279,14 @@ _sotto_unmount() {
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
+}
+
+_sotto_status() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __sotto_offer_flags_options 0
 }
 
 _sotto_fsck() {

@@ -55,6 +55,7 @@ _sotto() {
             'info:Show a vault'\''s format and key slots (no password needed, no secrets shown).'
             'mount:Show the vault, decrypted, as an ordinary folder (FUSE).'
             'unmount:Unmount a mounted vault; open data is already on disk.'
+            'status:Show your mounted vaults.'
             'fsck:Check every name, file header, block and symlink of a vault; change nothing.'
             'key:Manage key slots: up to 8 passwords, each with its own KDF cost, for one vault.'
             'recovery-key:Recovery keys: a written-down key that sets a new password when the old one is forgotten.'
@@ -68,7 +69,7 @@ _sotto() {
         ;;
     arg)
         case "${words[1]}" in
-        init|passwd|info|mount|unmount|fsck|key|recovery-key|import|export|cat|ls|help)
+        init|passwd|info|mount|unmount|status|fsck|key|recovery-key|import|export|cat|ls|help)
             "_sotto_${words[1]}" && ret=0
             ;;
         esac
@@ -141,6 +142,7 @@ _sotto_mount() {
         '--read-only[Mount read-only.]'
         '--allow-other[Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.]'
         '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
+        '--idle[Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).]:DURATION:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -154,6 +156,18 @@ _sotto_unmount() {
     local -ar arg_specs=(
         ':MOUNTPOINT:'
         '--lazy[Detach now even if busy; the filesystem ends when the last user leaves.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_status() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--json[Print as JSON.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

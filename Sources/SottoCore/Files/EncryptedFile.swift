@@ -384,6 +384,9 @@ public final class OpenFileTable: @unchecked Sendable {
         }
     }
 
+    /// How many files have open handles.
+    public var openCount: Int { lock.withLock { files.count } }
+
     public func release(_ file: EncryptedFile) {
         lock.withLock {
             file.references -= 1

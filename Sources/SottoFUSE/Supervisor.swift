@@ -1,0 +1,119 @@
+import Foundation
+import SottoCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Once a second: publishes the mount's status for `sotto status`, and, with an idle limit,
+/// unmounts after that long with no open file and no request.
+final class Supervisor: @unchecked Sendable {
+    struct Status: Codable {
+        let pid: Int32
+        let vault: String
+        let mountpoint: String
+        let readOnly: Bool
+        let mountedSince: Int
+        var openFiles: Int
+        var lastAccess: Int
+        let idleLimitSeconds: Int?
+    }
+
+    /// Where mounts publish their status: $XDG_RUNTIME_DIR/sotto, or /run/user/UID/sotto, or
+    /// /tmp/sotto-UID (mode 0700 each).
+    static var runtimeDirectory: String {
+        let uid = getuid()
+        let base = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"]
+            ?? (FileSystem.exists("/run/user/\(uid)") ? "/run/user/\(uid)" : "/tmp")
+        return base == "/tmp" ? "/tmp/sotto-\(uid)" : base + "/sotto"
+    }
+
+    let mount: Mount
+    let mountpoint: String
+    let idleLimit: Int?
+    let lastActivity = Atomic<Int>(Int(time(nil)))
+    private let statusPath: String
+    private var status: Status
+    private let stopped = Atomic<Bool>(false)
+
+    init(mount: Mount, mountpoint: String, idleLimit: Int?) {
+        self.mount = mount
+        self.mountpoint = mountpoint
+        self.idleLimit = idleLimit
+        let now = Int(time(nil))
+        status = Status(pid: getpid(), vault: mount.vault.path, mountpoint: mountpoint, readOnly: mount.readOnly,
+                        mountedSince: now, openFiles: 0, lastAccess: now, idleLimitSeconds: idleLimit)
+        statusPath = Self.runtimeDirectory + "/\(getpid()).json"
+    }
+
+    func start() {
+        let dir = Self.runtimeDirectory
+        if !FileSystem.exists(dir) { _ = try? FileSystem.mkdir(dir, mode: 0o700) }
+        publish()
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: 1)  // a timer period, not synchronisation
+                tick()
+            }
+        }
+        thread.start()
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        _ = try? FileSystem.unlink(statusPath)
+    }
+
+    func touch() { lastActivity.store(Int(time(nil)), ordering: .relaxed) }
+
+    private func tick() {
+        let open = mount.files.openCount
+        let last = lastActivity.load(ordering: .relaxed)
+        if open != status.openFiles || last != status.lastAccess {
+            status.openFiles = open
+            status.lastAccess = last
+            publish()
+        }
+        if let idleLimit, open == 0, Int(time(nil)) - last >= idleLimit {
+            mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
+            if !unmountSelf() {
+                mount.log.once("idle-busy", "idle unmount of \(mountpoint) is refused while it is busy (a shell's working directory inside it?); will retry")
+                touch()  // wait another full period before retrying
+            }
+        }
+    }
+
+    /// Unmounts our own mountpoint; the kernel then ends the session and `run` returns.
+    private func unmountSelf() -> Bool {
+        if geteuid() == 0 { return umount2(mountpoint, 0) == 0 }
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [String](["fusermount3", "-u", mountpoint]).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        guard posix_spawnp(&pid, "fusermount3", nil, nil, &argv, environ) == 0 else { return false }
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        return st == 0
+    }
+
+    private func publish() {
+        guard let data = try? JSONEncoder().encode(status) else { return }
+        let tmp = statusPath + ".tmp"
+        if FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) {
+            _ = try? FileSystem.rename(tmp, statusPath)
+        }
+    }
+
+    /// Status of every live mount published in the runtime directory (stale files are removed).
+    static func allStatuses() -> [Status] {
+        let dir = runtimeDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        let mounted = Set(Mounts.current().filter { $0.fsType == "fuse.sotto" }.map { $0.mountpoint })
+        var out: [Status] = []
+        for n in names where n.hasSuffix(".json") {
+            let p = dir + "/" + n
+            guard let data = FileManager.default.contents(atPath: p), let s = try? JSONDecoder().decode(Status.self, from: data) else { continue }
+            if kill(s.pid, 0) == 0 && mounted.contains(s.mountpoint) { out.append(s) } else { _ = try? FileSystem.unlink(p) }
+        }
+        return out.sorted { $0.mountpoint < $1.mountpoint }
+    }
+}
