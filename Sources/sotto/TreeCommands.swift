@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SottoCore
 #if canImport(Glibc)
 import Glibc
@@ -12,13 +13,16 @@ func unlock(_ vault: VaultArgument, _ password: PasswordOptions) throws -> Vault
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encrypt existing files and folders into the vault (without mounting it).")
+        abstract: "Encrypt existing files and folders into the vault (without mounting it).",
+        discussion: "With --remove-source each file is verified by reading it back through the vault before its plaintext is overwritten and deleted; an interrupted run can simply be run again.")
 
     @OptionGroup var vault: VaultArgument
     @Argument(help: ArgumentHelp("Files or folders to encrypt into the vault.", valueName: "SRC"))
     var sources: [String]
     @Option(name: .customLong("to"), help: ArgumentHelp("Vault folder to put them in (made if missing; default: the root).", valueName: "DIR"))
     var destination: String = "/"
+    @Flag(name: .customLong("remove-source"), help: "Move the plaintext in: verify each file in the vault, then overwrite and delete the original. Rerun to resume.")
+    var removeSource = false
     @OptionGroup var password: PasswordOptions
 
     func validate() throws {
@@ -52,48 +56,161 @@ struct Import: ParsableCommand {
                 try v.finishDirectory(dir, mode: 0o755, modificationTime: nil)
             }
         }
-        let (existing, _) = try v.list(dir)
-        for item in items where existing.contains(where: { $0.name == item.name }) {
-            throw SottoError.exists(path: (dir.plainPath == "/" ? "" : dir.plainPath) + "/" + String(decoding: item.name, as: UTF8.self))
+        // A plain import never overwrites; a moving one resumes into what an earlier run made.
+        if !removeSource {
+            let (existing, _) = try v.list(dir)
+            for item in items where existing.contains(where: { $0.name == item.name }) {
+                throw SottoError.exists(path: (dir.plainPath == "/" ? "" : dir.plainPath) + "/" + String(decoding: item.name, as: UTF8.self))
+            }
         }
+        var progress = Progress(onTerminal: isatty(2) == 1)
+        if progress.onTerminal { for item in items { progress.addTotals(item.path, item.info) } }
         var counts = Counts()
         for item in items {
-            try importEntry(v, source: item.path, info: item.info, name: item.name, into: dir, counts: &counts)
+            try importEntry(v, source: item.path, info: item.info, name: item.name, into: dir, counts: &counts, progress: &progress)
         }
-        print("imported \(counts.files) files (\(counts.bytes) bytes), \(counts.directories) folders, \(counts.symlinks) symlinks into \(vault.vault):\(dir.plainPath)")
-        for s in counts.skipped { Sotto.report("skipped '\(s)': not a file, folder or symlink") }
+        progress.finish()
+        let verb = removeSource ? "moved" : "imported"
+        print("\(verb) \(counts.files) files (\(counts.bytes) bytes), \(counts.directories) folders, \(counts.symlinks) symlinks into \(vault.vault):\(dir.plainPath)"
+              + (counts.resumed > 0 ? " (\(counts.resumed) were already in the vault from an earlier run)" : ""))
+        for s in counts.skipped { Sotto.report("skipped '\(s)': not a file, folder or symlink (left in place)") }
     }
 
-    struct Counts { var files = 0, directories = 0, symlinks = 0, bytes = 0; var skipped: [String] = [] }
+    struct Counts { var files = 0, directories = 0, symlinks = 0, bytes = 0, resumed = 0; var skipped: [String] = [] }
 
-    private func importEntry(_ v: Vault, source: [UInt8], info: stat, name: [UInt8], into dir: VaultEntry, counts: inout Counts) throws {
+    /// Files, bytes, rate and time left on stderr, rewritten in place; nothing when not a terminal.
+    struct Progress {
+        let onTerminal: Bool
+        var totalFiles = 0, totalBytes = 0, files = 0, bytes = 0
+        let start = Date()
+        var lastShown = 0.0
+
+        mutating func addTotals(_ path: [UInt8], _ st: stat) {
+            switch EntryKind(mode: st.st_mode) {
+            case .file: totalFiles += 1; totalBytes += Int(st.st_size)
+            case .directory:
+                for child in (try? FileSystem.listDirectory(path)) ?? [] {
+                    let p = path + [UInt8(ascii: "/")] + child
+                    if let cs = try? FileSystem.lstat(p) { addTotals(p, cs) }
+                }
+            default: break
+            }
+        }
+
+        mutating func fileDone(bytes n: Int) {
+            files += 1
+            bytes += n
+            guard onTerminal else { return }
+            let elapsed = Date().timeIntervalSince(start)
+            guard elapsed - lastShown > 0.2 || files == totalFiles else { return }
+            lastShown = elapsed
+            let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
+            let eta = rate > 0 ? Int(Double(totalBytes - bytes) / rate) : 0
+            Sotto.progress("files \(files)/\(totalFiles), \(bytes / 1_000_000)/\(totalBytes / 1_000_000) MB, \(Int(rate / 1_000_000)) MB/s, about \(eta) s left")
+        }
+
+        func finish() { if onTerminal { Sotto.progress(nil) } }
+    }
+
+    private func importEntry(_ v: Vault, source: [UInt8], info: stat, name: [UInt8], into dir: VaultEntry, counts: inout Counts,
+                             progress: inout Progress) throws {
         let display = String(decoding: source, as: UTF8.self)
-        if EntryKind(mode: info.st_mode) == .file {
-            let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
-            defer { fd.close() }
-            try v.createFile(name, in: dir, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim)
+        let earlier = removeSource ? try v.list(dir).entries.first(where: { $0.name == name })?.entry : nil
+        switch EntryKind(mode: info.st_mode) {
+        case .file:
+            let entry: VaultEntry
+            if let earlier {
+                // Resuming: an earlier run got this far. Keep its copy only if it is this file.
+                guard earlier.kind == .file, try sameContent(v, earlier, source) else {
+                    throw SottoError.exists(path: earlier.plainPath + " (holds something else than '\(display)'; nothing was removed)")
+                }
+                entry = earlier
+                counts.resumed += 1
+            } else {
+                let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
+                defer { fd.close() }
+                entry = try v.createFile(name, in: dir, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim)
+            }
+            if removeSource {
+                guard try sameContent(v, entry, source) else {
+                    throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath,
+                                               detail: "reading it back does not give '\(display)' byte for byte; the original was kept")
+                }
+                try wipeAndRemove(source, size: Int(info.st_size), display: display)
+            }
             counts.files += 1
             counts.bytes += Int(info.st_size)
-        } else if EntryKind(mode: info.st_mode) == .directory {
-            let sub = try v.createDirectory(name, in: dir)
+            progress.fileDone(bytes: Int(info.st_size))
+        case .directory:
+            let sub: VaultEntry
+            if let earlier, earlier.kind == .directory { sub = earlier } else { sub = try v.createDirectory(name, in: dir) }
             let children = try io("list", display) { () throws(Errno) in try FileSystem.listDirectory(source) }
             for child in children.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let childPath = source + [UInt8(ascii: "/")] + child
                 let st = try io("stat", String(decoding: childPath, as: UTF8.self)) { () throws(Errno) in try FileSystem.lstat(childPath) }
-                try importEntry(v, source: childPath, info: st, name: child, into: sub, counts: &counts)
+                try importEntry(v, source: childPath, info: st, name: child, into: sub, counts: &counts, progress: &progress)
             }
             try v.finishDirectory(sub, mode: info.st_mode & 0o7777, modificationTime: info.st_mtim)
+            if removeSource, (try? FileSystem.listDirectory(source))?.isEmpty == true {
+                try io("remove folder", display) { () throws(Errno) in try FileSystem.rmdir(display) }
+            }
             counts.directories += 1
-        } else if EntryKind(mode: info.st_mode) == .symlink {
+        case .symlink:
             let target = try io("read link", display) { () throws(Errno) in try FileSystem.readlink(source) }
-            try v.createSymlink(name, in: dir, target: target, modificationTime: info.st_mtim)
+            if let earlier {
+                guard earlier.kind == .symlink, try v.readSymlink(earlier) == target else {
+                    throw SottoError.exists(path: earlier.plainPath + " (holds something else than '\(display)'; nothing was removed)")
+                }
+                counts.resumed += 1
+            } else {
+                try v.createSymlink(name, in: dir, target: target, modificationTime: info.st_mtim)
+            }
+            if removeSource { try io("remove", display) { () throws(Errno) in try FileSystem.unlink(display) } }
             counts.symlinks += 1
-        } else {
+        case .other:
             counts.skipped.append(display)
         }
     }
-}
 
+    /// Whether the vault entry decrypts to exactly the bytes of `source` (streamed, both sides).
+    private func sameContent(_ v: Vault, _ entry: VaultEntry, _ source: [UInt8]) throws -> Bool {
+        let display = String(decoding: source, as: UTF8.self)
+        let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
+        defer { fd.close() }
+        var same = true
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        try v.readFile(entry) { chunk in
+            var offset = 0
+            while same && offset < chunk.count {
+                let want = min(buf.count, chunk.count - offset)
+                let got = try buf.withUnsafeMutableBytes { b in try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<want])) }
+                if got != want || memcmp(buf, chunk.baseAddress! + offset, want) != 0 { same = false }
+                offset += want
+            }
+        }
+        var one: UInt8 = 0
+        if same, try withUnsafeMutableBytes(of: &one, { try fd.read(into: $0) }) != 0 { same = false }  // source is longer
+        return same
+    }
+
+    /// Overwrites the plaintext with zeros, flushes that to the disk, then deletes the file. What
+    /// SSDs and filesystem snapshots may still keep is said in docs/cli.md.
+    private func wipeAndRemove(_ source: [UInt8], size: Int, display: String) throws {
+        try io("overwrite", display) { () throws(Errno) in
+            let fd = try FileDescriptor.open(source, flags: O_WRONLY)
+            defer { fd.close() }
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var done = 0
+            while done < size {
+                let n = min(zeros.count, size - done)
+                try fd.writeAll(Array(zeros[0..<n]), at: done)
+                done += n
+            }
+            try fd.sync()
+        }
+        try io("remove", display) { () throws(Errno) in try FileSystem.unlink(display) }
+    }
+}
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

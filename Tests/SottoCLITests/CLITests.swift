@@ -340,3 +340,64 @@ extension Scratch {
         #expect(r.code == 0 && printedKey(r.stdout) != nil && r.stdout.contains("key slot 1"))
     }
 }
+
+@Suite struct MigrationTests {
+    func makeSource(_ s: Scratch) throws -> (String, [String: Data]) {
+        let src = s.p("Interviews")
+        try FileManager.default.createDirectory(atPath: src + "/2026/audio", withIntermediateDirectories: true)
+        var files: [String: Data] = [:]
+        for i in 0..<12 { files["2026/session-\(i).txt"] = Data("migrated transcript number \(i) of the panel\n".utf8) }
+        files["2026/audio/session-0.wav"] = wavFile(seconds: 0.3)
+        files["notes.md"] = Data((0..<2000).map { _ in UInt8.random(in: 0...255) })
+        for (rel, data) in files { FileManager.default.createFile(atPath: src + "/" + rel, contents: data) }
+        return (src, files)
+    }
+
+    @Test func moveAFolderInAndNothingPlaintextRemains() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let (src, files) = try makeSource(s)
+        let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.stdout.contains("moved 14 files"))
+        #expect(!FileManager.default.fileExists(atPath: src))
+        for (rel, data) in files {
+            let out = try CLI.run(["cat", vault, "/Interviews/" + rel] + s.pw)
+            #expect(Data(out.out) == data, "\(rel)")
+        }
+    }
+
+    @Test func anInterruptedMigrationResumesWithoutDuplicates() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let (src, files) = try makeSource(s)
+        // The state an interrupted run leaves: everything copied, some originals already removed,
+        // and one file that arrived since.
+        #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
+        try FileManager.default.removeItem(atPath: src + "/2026/session-3.txt")
+        try FileManager.default.removeItem(atPath: src + "/2026/session-4.txt")
+        FileManager.default.createFile(atPath: src + "/2026/late.txt", contents: Data("arrived later".utf8))
+        let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.stdout.contains("moved 13 files") && r.stdout.contains("12 were already in the vault"), "\(r.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: src))
+        let listing = try CLI.run(["ls", vault, "/Interviews/2026"] + s.pw).stdout.split(separator: "\n")
+        #expect(listing.count == 14)  // 12 sessions + late.txt + audio/, each once
+        #expect(Set(listing).count == listing.count)
+        #expect(try CLI.run(["cat", vault, "/Interviews/2026/late.txt"] + s.pw).stdout == "arrived later")
+        #expect(Data(try CLI.run(["cat", vault, "/Interviews/notes.md"] + s.pw).out) == files["notes.md"])
+    }
+
+    @Test func aDifferentFileUnderTheSameNameStopsTheMoveAndKeepsTheOriginal() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let src = s.p("one")
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: src + "/a.txt", contents: Data("first".utf8))
+        #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
+        FileManager.default.createFile(atPath: src + "/a.txt", contents: Data("edited since".utf8))
+        let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
+        #expect(r.code == SottoError.ExitCode.exists && r.err.contains("nothing was removed"), "\(r.err)")
+        #expect(FileManager.default.contents(atPath: src + "/a.txt") == Data("edited since".utf8))
+    }
+}

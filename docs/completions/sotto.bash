@@ -426,7 +426,7 @@ _sotto_recovery-key_create() {
 
 _sotto_import() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --version -h --help)
+    non_repeating_flags=(--remove-source --password-stdin --version -h --help)
     repeating_options=()
     non_repeating_options=(--to --password-file --extpass)
     __sotto_offer_flags_options -1

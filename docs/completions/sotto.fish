@@ -53,7 +53,7 @@ function __sotto_parse_tokens -S
                 __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
             end
         case 'import'
-            __sotto_parse_subcommand -r 2 'to=' 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+            __sotto_parse_subcommand -r 2 'to=' 'remove-source' 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
         case 'export'
             __sotto_parse_subcommand 3 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
         case 'cat'
@@ -204,6 +204,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "s
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" version' -l 'version' -d 'Show the version.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" to' -l 'to' -d 'Vault folder to put them in (made if missing; default: the root).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" remove-source' -l 'remove-source' -d 'Move the plaintext in: verify each file in the vault, then overwrite and delete the original. Rerun to resume.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto import" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''

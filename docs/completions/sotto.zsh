@@ -318,6 +318,7 @@ _sotto_import() {
         ':VAULT:'
         '*:SRC:'
         '--to[Vault folder to put them in (made if missing; default\: the root).]:DIR:'
+        '--remove-source[Move the plaintext in\: verify each file in the vault, then overwrite and delete the original. Rerun to resume.]'
         '--password-file[Read the password from the first line of FILE.]:FILE:'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
