@@ -22,9 +22,10 @@ extension Mount {
                 h.store(in: fi!)
                 fi!.pointee.keep_cache = 1
                 do {
-                    let ino = try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b, open: fi)
-                    m.inodes.attach(ino, h.file)
-                    h.file.plainPath = m.inodes.plainPath(ino)
+                    try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b, open: fi) { ino in
+                        m.inodes.attach(ino, h.file)
+                        h.file.plainPath = m.inodes.plainPath(ino)
+                    }
                 } catch {
                     m.files.release(h.file)
                     _ = OpenHandle.take(fi)

@@ -38,13 +38,17 @@ extension Mount {
     /// Replies with the entry at `backingPath`, now known to the kernel as `parent/name`.
     @discardableResult
     func replyEntry(_ req: fuse_req_t?, parent: UInt64, name: [UInt8], backingPath: String,
-                    open fi: UnsafeMutablePointer<fuse_file_info>? = nil) throws -> UInt64 {
+                    open fi: UnsafeMutablePointer<fuse_file_info>? = nil,
+                    beforeReply: ((UInt64) -> Void)? = nil) throws -> UInt64 {
         var e = fuse_entry_param()
         e.attr = try attributes(backingPath)
         e.ino = inodes.remember(parent: parent, name: name, backingPath: backingPath, stat: e.attr)
         e.generation = 1
         e.attr_timeout = Mount.cacheTimeout
         e.entry_timeout = Mount.cacheTimeout
+        // Anything keyed by the inode must be in place before the reply: from then on the kernel
+        // may send RELEASE or FORGET for it on another thread.
+        beforeReply?(e.ino)
         if let fi { fuse_reply_create(req, &e, fi) } else { fuse_reply_entry(req, &e) }
         return e.ino
     }
