@@ -106,15 +106,11 @@ public final class Mount: @unchecked Sendable {
 
     /// Backing attributes turned into what the mount shows: plaintext sizes.
     func plaintextAttributes(_ st: inout stat, backingPath: String) {
-        if st.st_mode & S_IFMT == S_IFREG {
-            if let size = vault.layout.plaintextSize(ciphertextSize: Int(st.st_size)) {
-                st.st_size = off_t(size)
-            } else {
-                log.once("size:" + backingPath, "\(backingPath): size \(st.st_size) is not one a complete file can have (damaged or cut short); reads fail with EIO")
-                st.st_size = 0
-            }
-        } else if st.st_mode & S_IFMT == S_IFLNK {
-            st.st_size = off_t(SymlinkCipher.plaintextLength(storedLength: Int(st.st_size)))
+        if let size = vault.plaintextSize(mode: st.st_mode, storedSize: Int(st.st_size)) {
+            st.st_size = off_t(size)
+        } else {
+            log.once("size:" + backingPath, "\(backingPath): size \(st.st_size) is not one a complete file can have (damaged or cut short); reads fail with EIO")
+            st.st_size = 0
         }
     }
 }
@@ -191,10 +187,6 @@ extension Mount {
             return EIO
         }
     }
-}
-
-extension String {
-    init(kernelPath p: UnsafePointer<CChar>?) { self = p.map { String(cString: $0) } ?? "(unlinked)" }
 }
 
 /// What `sotto status` shows: the mounts this user has running.

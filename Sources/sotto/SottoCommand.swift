@@ -70,5 +70,3 @@ func writeStdout(_ bytes: UnsafeRawBufferPointer) throws {
         throw SottoError.io(operation: "write", path: "standard output", errno: error)
     }
 }
-
-func printLine(_ s: String) { print(s) }

@@ -16,12 +16,6 @@ HEADER, B, CB = 78, 16384, 16384 + 28
 EXIT_DAMAGE = 24
 
 
-def backing_of(v, plain_name):
-    """The backing path of a root entry, found by elimination (names are encrypted)."""
-    before = set(os.listdir(v.dir))
-    return before
-
-
 @pytest.fixture
 def populated():
     base = tempfile.mkdtemp(prefix="sotto-tamper-")

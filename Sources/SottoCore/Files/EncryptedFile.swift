@@ -83,10 +83,11 @@ public final class EncryptedFile: @unchecked Sendable {
 
     public var size: Int { lock.withReadLock { plainSize } }
 
-    /// The backing file's attributes with the plaintext size.
+    /// The backing file's attributes with the plaintext size (live for a read-only state, which
+    /// is never the writer; an invalid size shows as 0, as through the path).
     public func attributes() throws(Errno) -> stat {
         var st = try fd.stat()
-        st.st_size = off_t(size)
+        st.st_size = off_t(writable ? size : (layout.plaintextSize(ciphertextSize: Int(st.st_size)) ?? 0))
         return st
     }
 
@@ -392,10 +393,5 @@ public final class OpenFileTable: @unchecked Sendable {
             file.references -= 1
             if file.references <= 0, files[file.identity] === file { files[file.identity] = nil }
         }
-    }
-
-    /// The open state of a backing inode, if any handle has it open.
-    public func existing(device: UInt64, inode: UInt64) -> EncryptedFile? {
-        lock.withLock { files[EncryptedFile.Identity(device: device, inode: inode)] }
     }
 }

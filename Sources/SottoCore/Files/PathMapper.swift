@@ -35,34 +35,6 @@ public final class PathMapper: @unchecked Sendable {
         }
     }
 
-    /// Splits a kernel path ("/a/b") into name components.
-    static func components(_ path: UnsafePointer<CChar>) -> [[UInt8]] {
-        let len = strlen(path)
-        return UnsafeRawBufferPointer(start: path, count: len).split(separator: UInt8(ascii: "/")).map(Array.init)
-    }
-
-    /// The backing path of an existing entry; ENOENT if any component is missing.
-    public func backingPath(_ path: UnsafePointer<CChar>) throws(Errno) -> String {
-        var current = vault.path
-        for name in Self.components(path) {
-            guard let found = try lookup(name, in: current) else { throw Errno.noEntry }
-            current = found
-        }
-        return current
-    }
-
-    /// The parent's backing path and the last name of `path`.
-    public func parentAndName(_ path: UnsafePointer<CChar>) throws(Errno) -> (parent: String, name: [UInt8]) {
-        var parts = Self.components(path)
-        guard let name = parts.popLast() else { throw Errno(EBUSY) }  // the root itself
-        var current = vault.path
-        for p in parts {
-            guard let found = try lookup(p, in: current) else { throw Errno.noEntry }
-            current = found
-        }
-        return (current, name)
-    }
-
     /// The backing path of `name` in `backingDir`, or nil.
     public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> String? {
         try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))

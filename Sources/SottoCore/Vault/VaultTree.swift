@@ -142,10 +142,15 @@ extension Vault {
 
     /// Plaintext size of an entry, from the backing size alone; nil for a file whose size is invalid.
     public func plaintextSize(of entry: VaultEntry) -> Int? {
-        switch entry.kind {
-        case .file: return layout.plaintextSize(ciphertextSize: Int(entry.info.st_size))
-        case .symlink: return SymlinkCipher.plaintextLength(storedLength: Int(entry.info.st_size))
-        default: return Int(entry.info.st_size)
+        plaintextSize(mode: entry.info.st_mode, storedSize: Int(entry.info.st_size))
+    }
+
+    /// The same, from a backing `st_mode` and `st_size` (what `stat` shows through the mount).
+    public func plaintextSize(mode: mode_t, storedSize: Int) -> Int? {
+        switch EntryKind(mode: mode) {
+        case .file: return layout.plaintextSize(ciphertextSize: storedSize)
+        case .symlink: return SymlinkCipher.plaintextLength(storedLength: storedSize)
+        default: return storedSize
         }
     }
 
