@@ -36,3 +36,7 @@ static inline short sotto_posix_spawn_setsid(void) {
 /* pipe2 is a GNU extension Swift's Glibc module does not export. */
 int pipe2(int pipefd[2], int flags);
 static inline int sotto_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+/* syncfs is a GNU extension too: one call makes a whole rekey batch durable. */
+int syncfs(int fd);
+static inline int sotto_syncfs(int fd) { return syncfs(fd); }

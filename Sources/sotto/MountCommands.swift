@@ -57,6 +57,9 @@ struct MountCommand: ParsableCommand {
         }
         // The password is checked before anything is mounted.
         let opened = try Vault.open(at: vaultPath, password: pw)
+        // Held by the filesystem process for as long as it runs: no rekey under a mount.
+        let lock = try VaultLock.shared(vaultPath)
+        defer { withExtendedLifetime(lock) {} }
         if foreground || readyFD != nil {
             try serve(opened, mountpoint: mp)
         } else {

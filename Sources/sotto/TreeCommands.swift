@@ -45,6 +45,8 @@ struct Import: ParsableCommand {
             items.append((path, name, st))
         }
         let v = try unlock(vault, password)
+        let lock = try VaultLock.shared(vault.vault)  // no rekey while files are added
+        defer { withExtendedLifetime(lock) {} }
         var dir = try v.root
         for component in try Vault.components(of: destination) {
             let (entries, _) = try v.list(dir)

@@ -141,5 +141,8 @@ struct Info: ParsableCommand {
             let weak = s.kdf.isWeakerThanRecommended ? "  (weaker than RFC 9106's recommendation)" : ""
             print("  slot \(s.index):     Argon2id memory \(s.kdf.memoryKiB / 1024) MiB, \(s.kdf.iterations) passes, \(s.kdf.parallelism) lanes\(weak)")
         }
+        if let r = c.rekey {
+            print("rekey:        interrupted, to finish with 'sotto rekey \(vault.vault)' (will keep slots \(r.newSlots.map { String($0.index) }.joined(separator: ", ")))")
+        }
     }
 }

@@ -14,8 +14,10 @@ enum CLI {
     struct Result { let code: Int32; let out: [UInt8]; let err: String; var stdout: String { String(decoding: out, as: UTF8.self) } }
 
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil, withoutTerminal: Bool = false) throws -> Result {
+    static func run(_ args: [String], stdin: String? = nil, in cwd: String? = nil, withoutTerminal: Bool = false,
+                    environment: [String: String] = [:]) throws -> Result {
         let p = Process()
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if withoutTerminal {
             // setsid starts a new session with no controlling terminal; --wait passes on the exit code.
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
@@ -399,5 +401,129 @@ extension Scratch {
         let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
         #expect(r.code == SottoError.ExitCode.exists && r.err.contains("nothing was removed"), "\(r.err)")
         #expect(FileManager.default.contents(atPath: src + "/a.txt") == Data("edited since".utf8))
+    }
+}
+
+@Suite struct RekeyTests {
+    /// A vault holding short and long names, a long-named folder, a symlink, and content of
+    /// several sizes; returns the plaintext by vault path.
+    func populate(_ s: Scratch, _ vault: String) throws -> [String: Data] {
+        let src = s.p("Sessions")
+        let long = String(repeating: "l", count: 200)
+        try FileManager.default.createDirectory(atPath: src + "/" + long + "-folder/deep", withIntermediateDirectories: true)
+        var files: [String: Data] = [:]
+        for i in 0..<9 { files["session-\(i).txt"] = Data("rekeyed transcript \(i)\n".utf8) }
+        files[long + ".txt"] = Data("a long name".utf8)
+        files[long + "-folder/deep/audio.wav"] = wavFile(seconds: 0.3)
+        files["empty"] = Data()
+        for (rel, data) in files { FileManager.default.createFile(atPath: src + "/" + rel, contents: data) }
+        try FileManager.default.createSymbolicLink(atPath: src + "/latest", withDestinationPath: "session-8.txt")
+        #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
+        return Dictionary(uniqueKeysWithValues: files.map { ("/Sessions/" + $0.key, $0.value) })
+    }
+
+    func expectAll(_ files: [String: Data], in vault: String, password: [String]) throws {
+        for (path, data) in files {
+            let r = try CLI.run(["cat", vault, path] + password)
+            #expect(r.code == 0 && Data(r.out) == data, "\(path): \(r.err)")
+        }
+        let link = try CLI.run(["ls", "-l", vault, "/Sessions"] + password)
+        #expect(link.stdout.contains("latest -> session-8.txt"), "\(link.stdout)")
+        let fsck = try CLI.run(["fsck", vault] + password)
+        #expect(fsck.code == 0, "\(fsck.stdout)\(fsck.err)")
+    }
+
+    /// Content bytes of every backing file (after its header), to show none was re-encrypted.
+    func contentBlocks(_ vault: String) -> [Data] {
+        var out: [Data] = []
+        for rel in FileManager.default.subpaths(atPath: vault) ?? [] {
+            let p = vault + "/" + rel
+            guard !rel.hasPrefix("sotto.conf"), !rel.hasSuffix("/" + BackingName.longNameFile), let attrs = try? FileManager.default.attributesOfItem(atPath: p),
+                  attrs[.type] as? FileAttributeType == .typeRegular, let d = FileManager.default.contents(atPath: p),
+                  d.count >= FileHeader.size else { continue }
+            out.append(d.dropFirst(FileHeader.size))
+        }
+        return out.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    @Test func everythingStaysReadableAndAnOldConfigOpensNothing() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let files = try populate(s, vault)
+        #expect(try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2"), "--kdf-memory", "1", "--kdf-time", "1"] + s.pw).code == 0)
+        let oldConfig = FileManager.default.contents(atPath: vault + "/sotto.conf")!
+        let oldNames = Set(FileManager.default.subpaths(atPath: vault)!)
+        let blocks = contentBlocks(vault)
+
+        let r = try CLI.run(["rekey", vault, "--other-password-file", "1=" + s.p("pw2")] + s.pw)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.stdout.contains("12 file keys") && r.stdout.contains("1 symlink targets") && r.stdout.contains("key slots kept: 0, 1"), "\(r.stdout)")
+        // Both passwords still open it; every name changed; no content block was rewritten.
+        try expectAll(files, in: vault, password: s.pw)
+        try expectAll(files, in: vault, password: ["--password-file", s.p("pw2")])
+        let newNames = Set(FileManager.default.subpaths(atPath: vault)!)
+        #expect(oldNames.intersection(newNames).allSatisfy { $0.hasPrefix("sotto.") || $0.hasSuffix("/name") || $0.hasSuffix("/data") || $0.contains("/sotto.dir.") },
+                "\(oldNames.intersection(newNames))")
+        #expect(contentBlocks(vault) == blocks)
+        #expect(!FileManager.default.fileExists(atPath: vault + "/sotto.rekey.journal"))
+
+        // The old config (a backup, a sync tool's history) still takes the old password, and opens nothing.
+        let newConfig = FileManager.default.contents(atPath: vault + "/sotto.conf")!
+        let backup = FileManager.default.contents(atPath: vault + "/sotto.conf.bak")!
+        #expect(backup == newConfig)
+        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: oldConfig)
+        let fsck = try CLI.run(["fsck", vault] + s.pw)
+        #expect(fsck.code == SottoError.ExitCode.damageFound && fsck.stdout.contains("0 files"), "\(fsck.stdout)")
+        #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)
+        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: newConfig)
+    }
+
+    @Test func refusalsChangeNothing() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        _ = try populate(s, vault)
+        #expect(try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2"), "--kdf-memory", "1", "--kdf-time", "1"] + s.pw).code == 0)
+        let before = s.snapshot(vault)
+        FileManager.default.createFile(atPath: s.p("bad"), contents: Data("not it\n".utf8))
+        // Wrong password.
+        let wrong = try CLI.run(["rekey", vault, "--drop-other-slots", "--password-file", s.p("bad")])
+        #expect(wrong.code == SottoError.ExitCode.wrongPassword)
+        // Another slot, no one to ask and no flag: refused before the password is even read.
+        let unattended = try CLI.run(["rekey", vault] + s.pw, withoutTerminal: true)
+        #expect(unattended.code == SottoError.ExitCode.keySlot && unattended.err.contains("--drop-other-slots"), "\(unattended.err)")
+        // A wrong password for the slot to keep.
+        let wrongOther = try CLI.run(["rekey", vault, "--other-password-file", "1=" + s.p("bad")] + s.pw)
+        #expect(wrongOther.code == SottoError.ExitCode.keySlot && wrongOther.err.contains("slot 1"), "\(wrongOther.err)")
+        // In use (a mount holds this lock for as long as it runs).
+        let fd = open(vault, O_RDONLY | O_DIRECTORY)
+        #expect(flock(fd, LOCK_SH) == 0)
+        let busy = try CLI.run(["rekey", vault, "--drop-other-slots"] + s.pw)
+        close(fd)
+        #expect(busy.code == SottoError.ExitCode.busy && busy.err.contains("unmount"), "\(busy.err)")
+        #expect(s.snapshot(vault) == before)
+        // Dropping slots on request: the other password stops working.
+        #expect(try CLI.run(["rekey", vault, "--drop-other-slots"] + s.pw).code == 0)
+        #expect(try CLI.run(["ls", vault, "/", "--password-file", s.p("pw2")]).code == SottoError.ExitCode.wrongPassword)
+    }
+
+    /// Interrupted after some renames, mid-way through header rewrites, and with a header torn in
+    /// half: the vault refuses everything but `rekey` until a rerun finishes, and then nothing is lost.
+    @Test(arguments: ["rename:4", "rename:11", "header:1", "header:7", "tear:3"])
+    func anInterruptedRekeyFinishesWhenRunAgain(_ interruption: String) throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let files = try populate(s, vault)
+        let oldConfig = FileManager.default.contents(atPath: vault + "/sotto.conf")!
+        let cut = try CLI.run(["rekey", vault] + s.pw, environment: ["SOTTO_TEST_REKEY_INTERRUPT": interruption])
+        #expect(cut.code == 75, "\(cut.err)")
+        let blocked = try CLI.run(["cat", vault, "/Sessions/session-1.txt"] + s.pw)
+        #expect(blocked.code == SottoError.ExitCode.rekeyInProgress && blocked.err.contains("sotto rekey"), "\(blocked.err)")
+        #expect(try CLI.run(["info", vault]).stdout.contains("interrupted"))
+        let rerun = try CLI.run(["rekey", vault] + s.pw)
+        #expect(rerun.code == 0 && rerun.err.contains("finishing"), "\(rerun.err)")
+        if interruption.hasPrefix("tear") { #expect(rerun.stdout.contains("put back 1 file header"), "\(rerun.stdout)") }
+        try expectAll(files, in: vault, password: s.pw)
+        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: oldConfig)
+        #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)
     }
 }

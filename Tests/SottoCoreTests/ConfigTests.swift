@@ -93,8 +93,36 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
-        try mutateConfig(p) { $0["version"] = 2; $0["someNewField"] = "x" }
-        #expect(throws: SottoError.unsupportedVersion(found: 2, supported: 1)) { try Vault.readConfig(at: p) }
+        try mutateConfig(p) { $0["version"] = 3; $0["someNewField"] = "x" }
+        #expect(throws: SottoError.unsupportedVersion(found: 3, supported: 2)) { try Vault.readConfig(at: p) }
+    }
+
+    /// Version 2 exists only while a rekey runs: its section round-trips, is covered by the
+    /// checksum, blocks every ordinary open, and cannot be added to or dropped from a config.
+    @Test func aRekeyInProgressIsVersionTwoAndBlocksOrdinaryOpens() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        _ = try Rekeying.begin(at: p, password: secret("pw")) { _ in nil }  // started, never run
+        let text = readFile(p + "/sotto.conf")
+        let c = try VaultConfig.parse(text)
+        #expect(c.version == 2 && c.rekey?.newSlots.map(\.index) == [0])
+        #expect(c.serialized() == text)
+        #expect(throws: SottoError.rekeyInProgress(path: p)) { try Vault.open(at: p, password: secret("pw")) }
+        func expectDamaged(_ body: (inout [String: Any]) -> Void) throws {
+            try mutateConfig(p, body)
+            #expect(throws: SottoError.self) { try Vault.readConfig(at: p) }
+            writeFile(p + "/sotto.conf", text)
+        }
+        try expectDamaged { $0["version"] = 1 }
+        try expectDamaged { $0["rekey"] = nil }
+        try expectDamaged { j in
+            var r = j["rekey"] as! [String: Any]
+            var w = Base64URL.decode(r["wrappedNewMasterKey"] as! String)!
+            w[30] ^= 1
+            r["wrappedNewMasterKey"] = Base64URL.encode(w)
+            j["rekey"] = r
+        }
     }
 
     @Test func passwdKeepsContentRejectsOldPasswordAndTouchesNoFile() throws {

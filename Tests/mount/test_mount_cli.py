@@ -182,3 +182,27 @@ def test_foreground_mode_and_ctrl_c(fresh):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+EXIT_REKEY_IN_PROGRESS = 26
+
+
+def test_rekey_waits_for_unmount_and_an_interrupted_rekey_blocks_mounting(fresh):
+    fresh.mount()
+    (fresh.mnt / "call-notes.txt").write_text("rekeyed while the mount is gone\n")
+    fresh.secret("call-notes", "rekeyed while the mount")
+    # The filesystem process holds the vault's lock: a rekey now would change names under it.
+    busy = sotto("rekey", fresh.dir, "--password-file", fresh.pwfile, check=False)
+    assert busy.returncode == EXIT_BUSY and "unmount" in busy.stderr
+    fresh.unmount()
+    # Interrupted (as by a power cut): mounting is refused until a rerun finishes it.
+    env = dict(os.environ, SOTTO_TEST_REKEY_INTERRUPT="header:1")
+    cut = subprocess.run([SOTTO, "rekey", str(fresh.dir), "--password-file", str(fresh.pwfile)], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert cut.returncode == 75
+    r = sotto("mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, check=False)
+    assert r.returncode == EXIT_REKEY_IN_PROGRESS and "sotto rekey" in r.stderr
+    assert not is_mounted(fresh.mnt)
+    sotto("rekey", fresh.dir, "--password-file", fresh.pwfile)
+    fresh.mount()
+    assert (fresh.mnt / "call-notes.txt").read_text() == "rekeyed while the mount is gone\n"

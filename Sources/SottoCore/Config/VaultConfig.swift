@@ -8,7 +8,12 @@ import Foundation
 /// `mac` (HMAC-SHA256 under a master-derived key) authenticates everything once a slot opens.
 /// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
 public struct VaultConfig: Equatable {
-    public static let currentVersion = 1
+    /// The newest config version this build reads.
+    public static let currentVersion = 2
+    /// What a vault's config says when no rekey is in progress: version 2 is written only while
+    /// `sotto rekey` runs, so an older build refuses a half-rekeyed vault instead of misreading it.
+    public static let baseVersion = 1
+    public static let rekeyVersion = 2
     public static let maxSlots = 8
     public static let vaultIDSize = 16
     public static let saltSize = 16
@@ -30,10 +35,21 @@ public struct VaultConfig: Equatable {
         }
     }
 
+    /// A master-key rotation in progress (config version 2): the new master key, wrapped under a
+    /// key derived from the current one, and the slots that will replace the current ones.
+    public struct PendingRekey: Equatable {
+        /// nonce(12) || encrypted new master key(32) || tag(16)
+        public var wrappedNewMasterKey: [UInt8]
+        public var newSlots: [Slot]
+
+        func associatedData(vaultID: [UInt8]) -> [UInt8] { Array("sotto-rekey-v2|vault=\(Hex.encode(vaultID))".utf8) }
+    }
+
     public var version: Int
     public var vaultID: [UInt8]
     public var blockSize: Int
     public var slots: [Slot]
+    public var rekey: PendingRekey? = nil
     public var checksum: [UInt8] = []
     public var mac: [UInt8] = []
 
@@ -43,9 +59,15 @@ public struct VaultConfig: Equatable {
     public var canonicalBytes: [UInt8] {
         var s = "sotto-config-v1\nversion=\(version)\nvaultID=\(Hex.encode(vaultID))\nblockSize=\(blockSize)\n"
         s += "contentCipher=\(Self.contentCipherName)\nnameCipher=\(Self.nameCipherName)\n"
-        for slot in slots.sorted(by: { $0.index < $1.index }) {
-            s += "slot=\(slot.index) kdf=argon2id m=\(slot.kdf.memoryKiB) t=\(slot.kdf.iterations) p=\(slot.kdf.parallelism)"
-            s += " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))\n"
+        func line(_ slot: Slot) -> String {
+            "slot=\(slot.index) kdf=argon2id m=\(slot.kdf.memoryKiB) t=\(slot.kdf.iterations) p=\(slot.kdf.parallelism)"
+                + " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))\n"
+        }
+        for slot in slots.sorted(by: { $0.index < $1.index }) { s += line(slot) }
+        // Version 1 text is unchanged; the rekey lines exist only in version 2.
+        if let rekey {
+            s += "rekey wrapped=\(Hex.encode(rekey.wrappedNewMasterKey))\n"
+            for slot in rekey.newSlots.sorted(by: { $0.index < $1.index }) { s += "new " + line(slot) }
         }
         return Array(s.utf8)
     }
@@ -79,39 +101,55 @@ public struct VaultConfig: Equatable {
         guard let rawSlots = obj["slots"] as? [[String: Any]], !rawSlots.isEmpty, rawSlots.count <= maxSlots else {
             throw .damaged("\"slots\" missing, empty, or more than \(maxSlots)")
         }
-        var slots: [Slot] = []
-        for raw in rawSlots {
-            guard let index = raw["slot"] as? Int, (0..<maxSlots).contains(index), !slots.contains(where: { $0.index == index }) else {
-                throw .damaged("a key slot has a missing, duplicate or out-of-range index")
+        let slots = try parseSlots(rawSlots, what: "key slot")
+        var rekey: PendingRekey?
+        if version == rekeyVersion {
+            guard let raw = obj["rekey"] as? [String: Any], let wB64 = raw["wrappedNewMasterKey"] as? String,
+                  let wrapped = Base64URL.decode(wB64), wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize,
+                  let rawNew = raw["newSlots"] as? [[String: Any]], !rawNew.isEmpty, rawNew.count <= maxSlots else {
+                throw .damaged("version 2 config without a well-formed \"rekey\" section")
             }
-            guard raw["kdf"] as? String == "argon2id" else { throw .damaged("key slot \(index): unknown KDF (expected argon2id)") }
-            guard let m = raw["memoryKiB"] as? Int, let t = raw["iterations"] as? Int, let p = raw["parallelism"] as? Int,
-                  let mm = UInt32(exactly: m), let tt = UInt32(exactly: t), let pp = UInt32(exactly: p) else {
-                throw .damaged("key slot \(index): KDF parameters missing")
-            }
-            let kdf = Argon2idParameters(memoryKiB: mm, iterations: tt, parallelism: pp)
-            guard kdf.isWithinBounds else {
-                throw .damaged("key slot \(index): KDF parameters m=\(m) KiB t=\(t) p=\(p) are outside the accepted bounds (memory \(Argon2idParameters.memoryKiBRange) KiB, iterations \(Argon2idParameters.iterationsRange), parallelism \(Argon2idParameters.parallelismRange)); refusing to run them")
-            }
-            guard let saltB64 = raw["salt"] as? String, let salt = Base64URL.decode(saltB64), salt.count == saltSize else {
-                throw .damaged("key slot \(index): salt missing or malformed")
-            }
-            guard let wB64 = raw["wrappedMasterKey"] as? String, let wrapped = Base64URL.decode(wB64),
-                  wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize else {
-                throw .damaged("key slot \(index): wrapped key missing or malformed")
-            }
-            slots.append(Slot(index: index, kdf: kdf, salt: salt, wrappedMasterKey: wrapped))
+            rekey = PendingRekey(wrappedNewMasterKey: wrapped, newSlots: try parseSlots(rawNew, what: "new key slot"))
+        } else if obj["rekey"] != nil {
+            throw .damaged("a \"rekey\" section in a version \(version) config")
         }
         guard let ck = obj["checksum"] as? String, let checksum = Hex.decode(ck), checksum.count == 32,
               let mh = obj["mac"] as? String, let mac = Hex.decode(mh), mac.count == 32 else {
             throw .damaged("\"checksum\" or \"mac\" missing or malformed")
         }
         let config = VaultConfig(version: version, vaultID: vaultID, blockSize: blockSize,
-                                 slots: slots.sorted { $0.index < $1.index }, checksum: checksum, mac: mac)
+                                 slots: slots, rekey: rekey, checksum: checksum, mac: mac)
         guard let expected = try? Digest.sha256(config.canonicalBytes), Digest.constantTimeEqual(expected, checksum) else {
             throw .damaged("checksum mismatch: the file was altered or corrupted")
         }
         return config
+    }
+
+    private static func parseSlots(_ rawSlots: [[String: Any]], what: String) throws(LoadError) -> [Slot] {
+        var slots: [Slot] = []
+        for raw in rawSlots {
+            guard let index = raw["slot"] as? Int, (0..<maxSlots).contains(index), !slots.contains(where: { $0.index == index }) else {
+                throw .damaged("a \(what) has a missing, duplicate or out-of-range index")
+            }
+            guard raw["kdf"] as? String == "argon2id" else { throw .damaged("\(what) \(index): unknown KDF (expected argon2id)") }
+            guard let m = raw["memoryKiB"] as? Int, let t = raw["iterations"] as? Int, let p = raw["parallelism"] as? Int,
+                  let mm = UInt32(exactly: m), let tt = UInt32(exactly: t), let pp = UInt32(exactly: p) else {
+                throw .damaged("\(what) \(index): KDF parameters missing")
+            }
+            let kdf = Argon2idParameters(memoryKiB: mm, iterations: tt, parallelism: pp)
+            guard kdf.isWithinBounds else {
+                throw .damaged("\(what) \(index): KDF parameters m=\(m) KiB t=\(t) p=\(p) are outside the accepted bounds (memory \(Argon2idParameters.memoryKiBRange) KiB, iterations \(Argon2idParameters.iterationsRange), parallelism \(Argon2idParameters.parallelismRange)); refusing to run them")
+            }
+            guard let saltB64 = raw["salt"] as? String, let salt = Base64URL.decode(saltB64), salt.count == saltSize else {
+                throw .damaged("\(what) \(index): salt missing or malformed")
+            }
+            guard let wB64 = raw["wrappedMasterKey"] as? String, let wrapped = Base64URL.decode(wB64),
+                  wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize else {
+                throw .damaged("\(what) \(index): wrapped key missing or malformed")
+            }
+            slots.append(Slot(index: index, kdf: kdf, salt: salt, wrappedMasterKey: wrapped))
+        }
+        return slots.sorted { $0.index < $1.index }
     }
 
     /// Stable, human-readable JSON (fixed key order, one slot per line).
@@ -123,11 +161,16 @@ public struct VaultConfig: Equatable {
         s += "  \"blockSize\": \(blockSize),\n"
         s += "  \"contentCipher\": \"\(Self.contentCipherName)\",\n"
         s += "  \"nameCipher\": \"\(Self.nameCipherName)\",\n"
-        s += "  \"slots\": [\n"
-        s += slots.sorted { $0.index < $1.index }.map { slot in
-            "    {\"slot\": \(slot.index), \"kdf\": \"argon2id\", \"memoryKiB\": \(slot.kdf.memoryKiB), \"iterations\": \(slot.kdf.iterations), \"parallelism\": \(slot.kdf.parallelism), \"salt\": \"\(Base64URL.encode(slot.salt))\", \"wrappedMasterKey\": \"\(Base64URL.encode(slot.wrappedMasterKey))\"}"
-        }.joined(separator: ",\n")
-        s += "\n  ],\n"
+        func json(_ slots: [Slot], indent: String) -> String {
+            slots.sorted { $0.index < $1.index }.map { slot in
+                indent + "{\"slot\": \(slot.index), \"kdf\": \"argon2id\", \"memoryKiB\": \(slot.kdf.memoryKiB), \"iterations\": \(slot.kdf.iterations), \"parallelism\": \(slot.kdf.parallelism), \"salt\": \"\(Base64URL.encode(slot.salt))\", \"wrappedMasterKey\": \"\(Base64URL.encode(slot.wrappedMasterKey))\"}"
+            }.joined(separator: ",\n")
+        }
+        s += "  \"slots\": [\n" + json(slots, indent: "    ") + "\n  ],\n"
+        if let rekey {
+            s += "  \"rekey\": {\n    \"wrappedNewMasterKey\": \"\(Base64URL.encode(rekey.wrappedNewMasterKey))\",\n"
+            s += "    \"newSlots\": [\n" + json(rekey.newSlots, indent: "      ") + "\n    ]\n  },\n"
+        }
         s += "  \"checksum\": \"\(Hex.encode(checksum))\",\n"
         s += "  \"mac\": \"\(Hex.encode(mac))\"\n"
         s += "}\n"
@@ -141,50 +184,22 @@ public struct VaultConfig: Equatable {
                                 vaultID: [UInt8]) throws -> Slot {
         var slot = Slot(index: index, kdf: kdf, salt: try SecureRandom.bytes(saltSize), wrappedMasterKey: [])
         let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: kdf, length: AESGCM.keySize)
-        let aad = slot.associatedData(vaultID: vaultID)
-        var wrapped = [UInt8](repeating: 0, count: AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize)
-        let gcm = try AESGCM()
-        try wrapped.withUnsafeMutableBytes { w in
-            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: w[0..<12]))
-            try kek.withUnsafeBytes { k in
-                try masterKey.withUnsafeBytes { mk in
-                    try aad.withUnsafeBytes { a in
-                        try gcm.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a, plaintext: mk,
-                                     ciphertext: UnsafeMutableRawBufferPointer(rebasing: w[12..<44]),
-                                     tag: UnsafeMutableRawBufferPointer(rebasing: w[44..<60]))
-                    }
-                }
-            }
-        }
-        slot.wrappedMasterKey = wrapped
+        slot.wrappedMasterKey = try KeyWrap.wrap(masterKey, under: kek, aad: slot.associatedData(vaultID: vaultID))
         return slot
     }
 
     /// Tries `password` on every slot; returns the master key and the slot it opened, or nil.
     public func unwrapMasterKey(password: SecretBytes) throws -> (SecretBytes, Int)? {
-        let gcm = try AESGCM()
         for slot in slots {
-            let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: slot.kdf, length: AESGCM.keySize)
-            let master = SecretBytes(count: VaultKeys.masterKeySize)
-            let aad = slot.associatedData(vaultID: vaultID)
-            do {
-                try kek.withUnsafeBytes { k in
-                    try master.withUnsafeMutableBytes { mk in
-                        try aad.withUnsafeBytes { a in
-                            try slot.wrappedMasterKey.withUnsafeBytes { w in
-                                try gcm.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a,
-                                             ciphertext: UnsafeRawBufferPointer(rebasing: w[12..<44]),
-                                             tag: UnsafeRawBufferPointer(rebasing: w[44..<60]), plaintext: mk)
-                            }
-                        }
-                    }
-                }
-                return (master, slot.index)
-            } catch CryptoError.authenticationFailed {
-                continue
-            }
+            if let master = try Self.open(slot, password: password, vaultID: vaultID) { return (master, slot.index) }
         }
         return nil
+    }
+
+    /// The master key `slot` wraps, if `password` is that slot's.
+    public static func open(_ slot: Slot, password: SecretBytes, vaultID: [UInt8]) throws -> SecretBytes? {
+        let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: slot.kdf, length: AESGCM.keySize)
+        return try KeyWrap.unwrap(slot.wrappedMasterKey, under: kek, aad: slot.associatedData(vaultID: vaultID))
     }
 
     /// Recomputes `checksum` and `mac` after a change.
@@ -196,5 +211,53 @@ public struct VaultConfig: Equatable {
 
     public func verifyMAC(keys: VaultKeys) throws -> Bool {
         Digest.constantTimeEqual(try Digest.hmacSHA256(key: keys.configMAC, canonicalBytes), mac)
+    }
+}
+
+
+/// A 256-bit key sealed under another with AES-256-GCM: nonce(12) || ciphertext(32) || tag(16).
+enum KeyWrap {
+    static let wrappedSize = AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize
+
+    static func wrap(_ key: SecretBytes, under kek: SecretBytes, aad: [UInt8]) throws -> [UInt8] {
+        precondition(key.count == VaultKeys.masterKeySize)
+        var wrapped = [UInt8](repeating: 0, count: wrappedSize)
+        let gcm = try AESGCM()
+        try wrapped.withUnsafeMutableBytes { w in
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: w[0..<12]))
+            try kek.withUnsafeBytes { k in
+                try key.withUnsafeBytes { pt in
+                    try aad.withUnsafeBytes { a in
+                        try gcm.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a, plaintext: pt,
+                                     ciphertext: UnsafeMutableRawBufferPointer(rebasing: w[12..<44]),
+                                     tag: UnsafeMutableRawBufferPointer(rebasing: w[44..<60]))
+                    }
+                }
+            }
+        }
+        return wrapped
+    }
+
+    /// The key, or nil if `kek` or `aad` is not the one it was wrapped with.
+    static func unwrap(_ wrapped: [UInt8], under kek: SecretBytes, aad: [UInt8]) throws -> SecretBytes? {
+        precondition(wrapped.count == wrappedSize)
+        let key = SecretBytes(count: VaultKeys.masterKeySize)
+        let gcm = try AESGCM()
+        do {
+            try kek.withUnsafeBytes { k in
+                try key.withUnsafeMutableBytes { out in
+                    try aad.withUnsafeBytes { a in
+                        try wrapped.withUnsafeBytes { w in
+                            try gcm.open(key: k, nonce: UnsafeRawBufferPointer(rebasing: w[0..<12]), aad: a,
+                                         ciphertext: UnsafeRawBufferPointer(rebasing: w[12..<44]),
+                                         tag: UnsafeRawBufferPointer(rebasing: w[44..<60]), plaintext: out)
+                        }
+                    }
+                }
+            }
+        } catch CryptoError.authenticationFailed {
+            return nil
+        }
+        return key
     }
 }

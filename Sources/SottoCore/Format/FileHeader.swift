@@ -37,6 +37,27 @@ public struct FileHeader {
         return (header, bytes)
     }
 
+    /// The same file ID and key wrapped under another key, with a fresh nonce (`sotto rekey`):
+    /// the content blocks stay valid as they are.
+    static func rewrap(_ header: FileHeader, wrapKey: SecretBytes, gcm: AESGCM) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
+        bytes[0] = UInt8(header.version >> 8)
+        bytes[1] = UInt8(header.version & 0xff)
+        bytes.replaceSubrange(2..<18, with: header.fileID)
+        try bytes.withUnsafeMutableBytes { h in
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: h[18..<30]))
+            try wrapKey.withUnsafeBytes { k in
+                try header.fileKey.withUnsafeBytes { pt in
+                    try gcm.seal(key: k, nonce: UnsafeRawBufferPointer(rebasing: h[18..<30]),
+                                 aad: UnsafeRawBufferPointer(rebasing: h[0..<18]), plaintext: pt,
+                                 ciphertext: UnsafeMutableRawBufferPointer(rebasing: h[30..<62]),
+                                 tag: UnsafeMutableRawBufferPointer(rebasing: h[62..<78]))
+                }
+            }
+        }
+        return bytes
+    }
+
     public enum ParseError: Error, Equatable {
         case tooShort
         case unsupportedVersion(UInt16)

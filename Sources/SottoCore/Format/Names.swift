@@ -8,7 +8,8 @@
 ///   files got separated: their issues 1036 and 891).
 /// - `sotto.dir.<32 hex>`: empty file; its name is one ID of this directory (see `DirectoryIDs`).
 /// - `sotto.tmp.<hex>`: a file being written; never listed, removed by fsck.
-/// - `sotto.conf`, `sotto.conf.bak`, `sotto.conf.tmp`: the vault config (root only).
+/// - `sotto.conf`, `sotto.conf.bak`, `sotto.conf.tmp`: the vault config (root only);
+///   `sotto.rekey.journal` and `sotto.rekey.tmp` exist only while `sotto rekey` runs.
 /// Base64url has no '.', so no encrypted name can collide with a reserved one. Anything else
 /// (`.DS_Store`, a sync tool's conflict copy) is foreign and left out of listings.
 public enum BackingName: Equatable {
@@ -28,6 +29,9 @@ public enum BackingName: Equatable {
     public static let configFile = "sotto.conf"
     public static let configBackupFile = "sotto.conf.bak"
     public static let configTemporaryFile = "sotto.conf.tmp"
+    /// Old file headers of the batch `sotto rekey` is rewriting (root only, only while it runs).
+    public static let rekeyJournalFile = "sotto.rekey.journal"
+    public static let rekeyJournalTemporaryFile = "sotto.rekey.tmp"
     /// Where `sotto fsck --quarantine` moves damaged entries (root only; never listed).
     public static let quarantineDirectory = "sotto.quarantine"
 
@@ -41,7 +45,8 @@ public enum BackingName: Equatable {
             self = (h.utf8.count == 43 && Base64URL.decode(Array(h.utf8)) != nil) ? .long(s) : .foreign
         } else if s.hasPrefix(Self.temporaryPrefix) {
             self = .temporary
-        } else if s == Self.configFile || s == Self.configBackupFile || s == Self.configTemporaryFile || s == Self.quarantineDirectory {
+        } else if [Self.configFile, Self.configBackupFile, Self.configTemporaryFile, Self.quarantineDirectory,
+                    Self.rekeyJournalFile, Self.rekeyJournalTemporaryFile].contains(s) {
             self = .config
         } else if raw.count > AESSIV.tagSize, Base64URL.decode(raw) != nil {
             self = .encrypted(s)

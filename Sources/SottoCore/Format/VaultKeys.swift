@@ -9,6 +9,7 @@ public final class VaultKeys: Sendable {
         static let names = "sotto-v1 names"
         static let symlinks = "sotto-v1 symlinks"
         static let configMAC = "sotto-v1 config-mac"
+        static let rekeyWrap = "sotto-v2 rekey-wrap"
     }
 
     /// AES-256-GCM key that wraps each file's own key.
@@ -29,5 +30,10 @@ public final class VaultKeys: Sendable {
         names = try derive(Label.names, AESSIV.Variant.aes256.keySize)
         symlinks = try derive(Label.symlinks, AESGCM.keySize)
         configMAC = try derive(Label.configMAC, 32)
+    }
+
+    /// The key that wraps the next master key while `sotto rekey` runs (derived only then).
+    static func rekeyWrap(masterKey: SecretBytes, vaultID: [UInt8]) throws -> SecretBytes {
+        try Digest.hkdfSHA256(ikm: masterKey, salt: vaultID, info: Array(Label.rekeyWrap.utf8), length: AESGCM.keySize)
     }
 }

@@ -74,6 +74,17 @@ public struct FileDescriptor: Sendable {
     }
 
     /// Writes all of `buffer` (at `offset`, or at the current position).
+    /// Up to `count` bytes from `offset` (fewer at end of file).
+    public func readBytes(_ count: Int, at offset: Int) throws(Errno) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: count)
+        var failure: Errno?
+        let n = buf.withUnsafeMutableBytes { b -> Int in
+            do throws(Errno) { return try read(into: b, at: offset) } catch { failure = error; return 0 }
+        }
+        if let failure { throw failure }
+        return Array(buf[0..<n])
+    }
+
     public func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: Int? = nil) throws(Errno) {
         var done = 0
         while done < buffer.count {

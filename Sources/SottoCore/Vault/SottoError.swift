@@ -19,6 +19,7 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
     case notMounted(String)
     case busy(String)
     case keySlot(String)
+    case rekeyInProgress(path: String)
     case `internal`(String)
 
     public enum ExitCode {
@@ -43,6 +44,8 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         public static let damageFound: Int32 = 24
         /// No such key slot, the last slot, or all slots in use.
         public static let keySlot: Int32 = 25
+        /// A `sotto rekey` was interrupted; rerun it to finish before anything else opens the vault.
+        public static let rekeyInProgress: Int32 = 26
     }
 
     public var exitCode: Int32 {
@@ -63,6 +66,7 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         case .notMounted: return ExitCode.notMounted
         case .busy: return ExitCode.busy
         case .keySlot: return ExitCode.keySlot
+        case .rekeyInProgress: return ExitCode.rekeyInProgress
         case .internal: return ExitCode.internal
         }
     }
@@ -91,6 +95,8 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
         case .notFound(let p): return "'\(p)' does not exist in the vault"
         case .io(let op, let p, let e): return "\(op) '\(p)' failed: \(e)"
         case .exists(let p): return "'\(p)' already exists: choose another destination or remove it first"
+        case .rekeyInProgress(let p):
+            return "a master-key rotation of '\(p)' was interrupted: run 'sotto rekey \(p)' again to finish it (nothing else opens the vault until then)"
         case .internal(let s): return "internal error: \(s)"
         }
     }

@@ -14,7 +14,7 @@ public final class Vault {
     public var layout: ContentLayout { config.layout }
     let masterKey: SecretBytes  // only for wrapping it into slots; never leaves this module
 
-    private init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
+    init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
         self.path = path
         self.config = config
         self.masterKey = masterKey
@@ -65,7 +65,7 @@ public final class Vault {
         let masterKey = try SecretBytes.random(count: VaultKeys.masterKeySize)
         let vaultID = try SecureRandom.bytes(VaultConfig.vaultIDSize)
         let slot = try VaultConfig.makeSlot(index: 0, masterKey: masterKey, password: password, kdf: kdf, vaultID: vaultID)
-        var config = VaultConfig(version: VaultConfig.currentVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
+        var config = VaultConfig(version: VaultConfig.baseVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
         let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: 0)
         try config.seal(keys: vault.keys)
         vault.config = config
@@ -99,6 +99,8 @@ public final class Vault {
 
     public static func open(at path: String, password: SecretBytes) throws -> Vault {
         let config = try readConfig(at: path)
+        // Half the names and file keys are under the next master key: only `sotto rekey` may go on.
+        guard config.rekey == nil else { throw SottoError.rekeyInProgress(path: path) }
         guard let (masterKey, slot) = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
         let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: slot)
         guard try config.verifyMAC(keys: vault.keys) else {

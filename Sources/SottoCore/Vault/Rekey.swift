@@ -1,0 +1,385 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSottoShims
+
+/// What a master-key rotation did.
+public struct RekeyReport: Sendable {
+    public var directories = 0, files = 0, symlinks = 0, otherEntries = 0
+    /// Work done by this run (a resumed run counts only what was left).
+    public var namesReencrypted = 0, headersRewrapped = 0, symlinksReencrypted = 0
+    /// Headers an interrupted run left half-written, put back from the journal.
+    public var headersRestored = 0
+    /// Leftovers of interrupted writes (`sotto.tmp.*`) and of an interrupted rekey, removed.
+    public var leftoversRemoved = 0
+    /// Entries that opened under neither key (damaged or foreign); left as they were.
+    public var skipped: [String] = []
+}
+
+/// `sotto rekey`: a new master key; every file key re-wrapped, every name and symlink target
+/// re-encrypted, no content block touched (docs/format.md §8).
+///
+/// Crash safety: the first step records the new master key in the config (version 2), wrapped
+/// under a key derived from the old one, so a rerun with any old password picks up where the last
+/// stopped. Each entry is always under exactly one of the two keys: a name changes by one
+/// rename, a symlink by rename over it, a header by an in-place write whose old bytes are first
+/// saved in `sotto.rekey.journal` (a torn 78-byte write is put back from there). Only after
+/// everything is durable (`syncfs`) does the config drop the old key slots.
+public final class Rekeying {
+    public let vaultPath: String
+    /// Whether this run finishes one that was interrupted.
+    public let resumed: Bool
+    /// Slots the new config keeps and drops.
+    public let keptSlots: [Int]
+    public let droppedSlots: [Int]
+    let old: Vault
+    let new: Vault
+    private let lock: VaultLock
+    private var pendingConfig: VaultConfig
+
+    /// How many headers are rewritten between two journal writes (one `syncfs` each).
+    static let batchSize = 512
+    static let journalMagic = Array("sotto-rekey-journal-v1\n".utf8)
+
+    /// Unlocks the vault with `password` and records the rotation in its config, or picks up the
+    /// one in progress. `otherSlotPassword` is asked for each other slot: the slot keeps working
+    /// with the password it returns (checked here), and is dropped on nil.
+    public static func begin(at path: String, password: SecretBytes,
+                             otherSlotPassword: (VaultConfig.Slot) throws -> SecretBytes?) throws -> Rekeying {
+        let config = try Vault.readConfig(at: path)
+        let lock = try VaultLock.exclusive(path)
+        guard let (oldMaster, slot) = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
+        let old = try Vault(path: path, config: config, masterKey: oldMaster, slot: slot)
+        guard try config.verifyMAC(keys: old.keys) else {
+            throw SottoError.configDamaged(path: path, detail: "authentication failed (MAC mismatch): the config was modified by something other than sotto")
+        }
+        let wrapKey = try VaultKeys.rekeyWrap(masterKey: oldMaster, vaultID: config.vaultID)
+        var pending = config
+        let newMaster: SecretBytes
+        let resumed: Bool
+        if let rekey = config.rekey {
+            guard let m = try KeyWrap.unwrap(rekey.wrappedNewMasterKey, under: wrapKey, aad: rekey.associatedData(vaultID: config.vaultID)) else {
+                throw SottoError.configDamaged(path: path, detail: "the rekey in progress does not open with this vault's key")
+            }
+            newMaster = m
+            resumed = true
+        } else {
+            newMaster = try SecretBytes.random(count: VaultKeys.masterKeySize)
+            var newSlots: [VaultConfig.Slot] = []
+            for s in config.slots {
+                let pw: SecretBytes
+                if s.index == slot {
+                    pw = password
+                } else if let given = try otherSlotPassword(s) {
+                    guard try VaultConfig.open(s, password: given, vaultID: config.vaultID) != nil else {
+                        throw SottoError.keySlot("the password given for key slot \(s.index) does not open it: nothing was changed")
+                    }
+                    pw = given
+                } else {
+                    continue
+                }
+                newSlots.append(try VaultConfig.makeSlot(index: s.index, masterKey: newMaster, password: pw, kdf: s.kdf, vaultID: config.vaultID))
+            }
+            let rekey = VaultConfig.PendingRekey(wrappedNewMasterKey: [], newSlots: newSlots)
+            pending.rekey = VaultConfig.PendingRekey(
+                wrappedNewMasterKey: try KeyWrap.wrap(newMaster, under: wrapKey, aad: rekey.associatedData(vaultID: config.vaultID)),
+                newSlots: newSlots)
+            pending.version = VaultConfig.rekeyVersion
+            try pending.seal(keys: old.keys)
+            // The backup follows the config: no copy Sotto keeps opens the pre-rekey vault alone.
+            try Vault.writeConfig(pending, vaultPath: path, backup: .updated)
+            resumed = false
+        }
+        var finalConfig = pending
+        finalConfig.version = VaultConfig.baseVersion
+        finalConfig.slots = pending.rekey!.newSlots
+        finalConfig.rekey = nil
+        let new = try Vault(path: path, config: finalConfig, masterKey: newMaster, slot: slot)
+        return Rekeying(path: path, old: old, new: new, lock: lock, pending: pending, resumed: resumed)
+    }
+
+    private init(path: String, old: Vault, new: Vault, lock: VaultLock, pending: VaultConfig, resumed: Bool) {
+        self.vaultPath = path
+        self.old = old
+        self.new = new
+        self.lock = lock
+        self.pendingConfig = pending
+        self.resumed = resumed
+        let kept = Set(pending.rekey!.newSlots.map(\.index))
+        keptSlots = kept.sorted()
+        droppedSlots = pending.slots.map(\.index).filter { !kept.contains($0) }
+    }
+
+    // MARK: Run
+
+    private var report = RekeyReport()
+    private var batch: [(path: String, oldHeader: [UInt8], newHeader: [UInt8], times: [timespec])] = []
+    private var progress: ((RekeyReport) -> Void)?
+    private let gcm = try! AESGCM()
+
+    /// Walks the vault, then writes the final config. Returns what was done.
+    public func run(progress: ((RekeyReport) -> Void)? = nil) throws -> RekeyReport {
+        self.progress = progress
+        try restoreFromJournal()
+        try walk(vaultPath, plain: "/")
+        try flushBatch()
+        try io("sync", vaultPath) { () throws(Errno) in try retryingSyscall { sotto_syncfs(lock.descriptor.rawValue) } }
+        var final = new.config
+        try final.seal(keys: new.keys)
+        try Vault.writeConfig(final, vaultPath: vaultPath, backup: .updated)
+        _ = try? FileSystem.unlink(vaultPath + "/" + BackingName.rekeyJournalFile)
+        return report
+    }
+
+    private func walk(_ dir: String, plain: String) throws {
+        report.directories += 1
+        let names = try io("list", dir) { () throws(Errno) in try FileSystem.listDirectory(dir) }
+        let ids: DirectoryIDs
+        do { ids = try Vault.directoryIDs(in: names) } catch {
+            report.skipped.append("\(dir): no directory ID file; left as it is")
+            return
+        }
+        let dirTimes = try io("stat", dir) { () throws(Errno) in try FileSystem.lstat(dir) }
+        for raw in names {
+            let text = String(decoding: raw, as: UTF8.self)
+            let backing = dir + "/" + text
+            switch BackingName(raw) {
+            case .directoryID, .config:
+                continue
+            case .temporary:
+                // Never a live entry while the vault is not mounted; it may hold old-key data.
+                try removeLeftover(backing)
+            case .foreign:
+                report.skipped.append("\(backing): not a Sotto name; left as it is")
+            case .encrypted(let encoded):
+                try rekeyEntry(at: backing, encoded: encoded, container: nil, in: dir, ids: ids, plain: plain)
+            case .long:
+                guard let bytes = try? readSmallFile(backing + "/" + BackingName.longNameFile, limit: 4096),
+                      let encoded = String(validating: bytes, as: UTF8.self) else {
+                    report.skipped.append("\(backing): long-name container without a readable name file; left as it is")
+                    continue
+                }
+                if !FileSystem.exists(backing + "/" + BackingName.longDataEntry) {
+                    // An interrupted run moved the entry out but did not remove the container yet.
+                    if decrypt(encoded, ids, with: old) != nil { try removeLeftover(backing) }
+                    continue
+                }
+                try rekeyEntry(at: backing + "/" + BackingName.longDataEntry, encoded: encoded, container: backing,
+                               in: dir, ids: ids, plain: plain)
+            }
+        }
+        // Renaming entries touched the directory's times; they are the plaintext directory's times.
+        try? FileSystem.setTimes(Array(dir.utf8), access: dirTimes.st_atim, modification: dirTimes.st_mtim)
+    }
+
+    private func decrypt(_ encoded: String, _ ids: DirectoryIDs, with v: Vault) -> (name: [UInt8], id: [UInt8])? {
+        for id in ids.all { if let n = v.names.decrypt(encoded, directoryID: id) { return (n, id) } }
+        return nil
+    }
+
+    private func rekeyEntry(at current: String, encoded: String, container: String?, in dir: String,
+                            ids: DirectoryIDs, plain: String) throws {
+        var entry = current
+        let name: [UInt8]
+        if let done = decrypt(encoded, ids, with: new) {
+            name = done.name
+        } else if let (n, id) = decrypt(encoded, ids, with: old) {
+            name = n
+            entry = try place(current, container: container, newEncoded: try new.names.encrypt(n, directoryID: id), in: dir)
+            report.namesReencrypted += 1
+            try Self.interruptionPoint(.rename)
+        } else {
+            report.skipped.append("\(container ?? current): the name opens under neither key (damaged, or moved from another directory); left as it is")
+            return
+        }
+        let plainPath = Vault.join(plain, name)
+        let st = try io("stat", entry) { () throws(Errno) in try FileSystem.lstat(entry) }
+        switch EntryKind(mode: st.st_mode) {
+        case .directory: try walk(entry, plain: plainPath)
+        case .file: try rekeyHeader(entry, st, plainPath)
+        case .symlink: try rekeySymlink(entry, st, plainPath)
+        case .other: report.otherEntries += 1
+        }
+        progress?(report)
+    }
+
+    /// Moves an entry to its new encrypted name: a rename, or for a long name into a container
+    /// (reused if an interrupted run made it). Returns the new backing path.
+    private func place(_ current: String, container: String?, newEncoded: String, in dir: String) throws -> String {
+        var target = dir + "/" + newEncoded
+        if newEncoded.utf8.count > BackingName.maxEncodedLength {
+            let c = dir + "/" + (try BackingName.longName(forEncoded: newEncoded))
+            let nameFile = c + "/" + BackingName.longNameFile
+            try io("create", c) { () throws(Errno) in
+                do throws(Errno) { try FileSystem.mkdir(c, mode: 0o700) } catch { if error != .exists { throw error } }
+                if !FileSystem.exists(nameFile) {
+                    let tmp = c + "/" + BackingName.rekeyJournalTemporaryFile
+                    try writeFileDurably(tmp, Array(newEncoded.utf8), mode: 0o400)
+                    try FileSystem.rename(tmp, nameFile)
+                }
+            }
+            target = c + "/" + BackingName.longDataEntry
+        }
+        try io("rename", current) { () throws(Errno) in try FileSystem.renameNoReplace(current, target) }
+        if let container { try removeLeftover(container, counted: false) }
+        return target
+    }
+
+    /// Removes a temporary file or an emptied long-name container.
+    private func removeLeftover(_ path: String, counted: Bool = true) throws {
+        try io("remove", path) { () throws(Errno) in
+            let st = try FileSystem.lstat(path)
+            if EntryKind(mode: st.st_mode) == .directory {
+                for n in try FileSystem.listDirectory(path) {
+                    try FileSystem.unlink(path + "/" + String(decoding: n, as: UTF8.self))
+                }
+                try FileSystem.rmdir(path)
+            } else {
+                try FileSystem.unlink(path)
+            }
+        }
+        if counted { report.leftoversRemoved += 1 }
+    }
+
+    private func rekeyHeader(_ path: String, _ st: stat, _ plainPath: String) throws {
+        report.files += 1
+        let header = try io("read header of", path) { () throws(Errno) -> [UInt8] in
+            let fd = try FileDescriptor.open(path, flags: O_RDONLY)
+            defer { fd.close() }
+            return try fd.readBytes(FileHeader.size, at: 0)
+        }
+        guard header.count == FileHeader.size else {
+            report.skipped.append("\(path) (\(plainPath)): shorter than a file header; left as it is")
+            return
+        }
+        if (try? header.withUnsafeBytes { try FileHeader.open($0, wrapKey: new.keys.fileKeyWrap, gcm: gcm) }) != nil {
+            return  // a hard link already seen, or a resumed run
+        }
+        guard let opened = try? header.withUnsafeBytes({ try FileHeader.open($0, wrapKey: old.keys.fileKeyWrap, gcm: gcm) }) else {
+            report.skipped.append("\(path) (\(plainPath)): the file header opens under neither key; left as it is")
+            return
+        }
+        let rewrapped = try FileHeader.rewrap(opened, wrapKey: new.keys.fileKeyWrap, gcm: gcm)
+        batch.append((path, header, rewrapped, [st.st_atim, st.st_mtim]))
+        if batch.count >= Self.batchSize { try flushBatch() }
+    }
+
+    private func rekeySymlink(_ path: String, _ st: stat, _ plainPath: String) throws {
+        report.symlinks += 1
+        let stored = try io("read link", path) { () throws(Errno) in try FileSystem.readlink(Array(path.utf8)) }
+        if (try? new.symlinks.decrypt(stored, gcm: gcm)) != nil { return }
+        guard let target = try? old.symlinks.decrypt(stored, gcm: gcm) else {
+            report.skipped.append("\(path) (\(plainPath)): the symlink target opens under neither key; left as it is")
+            return
+        }
+        let dir = String(path[..<path.lastIndex(of: "/")!])
+        let tmp = dir + "/" + (try BackingName.temporaryName())
+        let restamped = try new.symlinks.encrypt(target, gcm: gcm)
+        try io("replace symlink", path) { () throws(Errno) in
+            try FileSystem.symlink(target: restamped, at: Array(tmp.utf8))
+            do throws(Errno) {
+                _ = lchown(tmp, st.st_uid, st.st_gid)
+                try FileSystem.setTimes(Array(tmp.utf8), access: st.st_atim, modification: st.st_mtim)
+                try FileSystem.rename(tmp, path)
+            } catch {
+                _ = try? FileSystem.unlink(tmp)
+                throw error
+            }
+        }
+        report.symlinksReencrypted += 1
+    }
+
+    // MARK: Header batches
+
+    /// Saves the batch's old headers durably, rewrites them in place (keeping the files' times),
+    /// then makes it all durable with one `syncfs`.
+    private func flushBatch() throws {
+        guard !batch.isEmpty else { return }
+        var journal = Self.journalMagic
+        for item in batch {
+            let rel = Array(item.path.dropFirst(vaultPath.count + 1).utf8)
+            journal += [UInt8(rel.count >> 8), UInt8(rel.count & 0xff)] + rel + item.oldHeader
+        }
+        let tmp = vaultPath + "/" + BackingName.rekeyJournalTemporaryFile
+        let journalPath = vaultPath + "/" + BackingName.rekeyJournalFile
+        try io("write", tmp) { () throws(Errno) in
+            try writeFileDurably(tmp, journal)
+            try FileSystem.rename(tmp, journalPath)
+            try FileSystem.syncDirectory(vaultPath)
+        }
+        for item in batch {
+            try Self.interruptionPoint(.header, tearing: item.path)
+            try io("rewrite header of", item.path) { () throws(Errno) in
+                let fd = try FileDescriptor.open(item.path, flags: O_WRONLY)
+                defer { fd.close() }
+                try fd.writeAll(item.newHeader, at: 0)
+                var times = item.times
+                _ = futimens(fd.rawValue, &times)
+            }
+            report.headersRewrapped += 1
+        }
+        try io("sync", vaultPath) { () throws(Errno) in try retryingSyscall { sotto_syncfs(lock.descriptor.rawValue) } }
+        batch.removeAll()
+    }
+
+    /// Puts back any header the last run tore: one that opens under neither key while the
+    /// journal holds the bytes it had.
+    private func restoreFromJournal() throws {
+        let path = vaultPath + "/" + BackingName.rekeyJournalFile
+        guard FileSystem.exists(path) else { return }
+        let bytes = try io("read", path) { () throws(Errno) in try readSmallFile(path, limit: 64 << 20) }
+        guard bytes.starts(with: Self.journalMagic) else {
+            throw SottoError.configDamaged(path: vaultPath, detail: "\(BackingName.rekeyJournalFile) is damaged: a header torn by the interrupted rekey cannot be put back")
+        }
+        var at = Self.journalMagic.count
+        while at + 2 <= bytes.count {
+            let len = Int(bytes[at]) << 8 | Int(bytes[at + 1])
+            guard at + 2 + len + FileHeader.size <= bytes.count else { break }  // the journal itself was cut: it was never acted on
+            let file = vaultPath + "/" + String(decoding: bytes[(at + 2)..<(at + 2 + len)], as: UTF8.self)
+            let saved = Array(bytes[(at + 2 + len)..<(at + 2 + len + FileHeader.size)])
+            at += 2 + len + FileHeader.size
+            guard let st = try? FileSystem.lstat(file) else { continue }
+            let fd = try io("open", file) { () throws(Errno) in try FileDescriptor.open(file, flags: O_RDWR) }
+            defer { fd.close() }
+            let current = try io("read", file) { () throws(Errno) in try fd.readBytes(FileHeader.size, at: 0) }
+            let opens = { (v: Vault) -> Bool in
+                (try? current.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws -> FileHeader in
+                    try FileHeader.open(b, wrapKey: v.keys.fileKeyWrap, gcm: self.gcm)
+                }) != nil
+            }
+            if opens(new) || opens(old) { continue }
+            try io("restore header of", file) { () throws(Errno) in
+                try fd.writeAll(saved, at: 0)
+                try fd.sync()
+            }
+            var times = [st.st_atim, st.st_mtim]
+            _ = futimens(fd.rawValue, &times)
+            report.headersRestored += 1
+        }
+    }
+
+    // MARK: Interruption (tests)
+
+    enum InterruptionPoint: String { case rename, header, tear }
+    nonisolated(unsafe) private static var interruption: (point: InterruptionPoint, remaining: Int)? = {
+        // SOTTO_TEST_REKEY_INTERRUPT=rename:N|header:N|tear:N ends the process at the Nth such
+        // step, as a crash or power cut would; "tear" first half-writes that header.
+        guard let spec = getenv("SOTTO_TEST_REKEY_INTERRUPT").map({ String(cString: $0) }),
+              let colon = spec.firstIndex(of: ":"), let point = InterruptionPoint(rawValue: String(spec[..<colon])),
+              let n = Int(spec[spec.index(after: colon)...]) else { return nil }
+        return (point, n)
+    }()
+
+    private static func interruptionPoint(_ point: InterruptionPoint, tearing path: String? = nil) throws {
+        guard var i = interruption, i.point == point || (point == .header && i.point == .tear) else { return }
+        i.remaining -= 1
+        interruption = i
+        guard i.remaining <= 0 else { return }
+        if i.point == .tear, let path, let fd = try? FileDescriptor.open(path, flags: O_WRONLY) {
+            try? fd.writeAll([UInt8](repeating: 0xA5, count: FileHeader.size / 2), at: 0)
+            _ = fsync(fd.rawValue)
+            fd.close()
+        }
+        _exit(75)
+    }
+}
