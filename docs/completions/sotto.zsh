@@ -59,6 +59,7 @@ _sotto() {
             'fsck:Check every name, file header, block and symlink of a vault; change nothing.'
             'key:Manage key slots: up to 8 passwords, each with its own KDF cost, for one vault.'
             'recovery-key:Recovery keys: a written-down key that sets a new password when the old one is forgotten.'
+            'rekey:Rotate the master key: re-wrap every file key and re-encrypt every name, without re-encrypting content.'
             'import:Encrypt existing files and folders into the vault (without mounting it).'
             'export:Decrypt a file or folder from the vault to a plaintext destination.'
             'cat:Write a vault file'\''s plaintext to standard output.'
@@ -69,7 +70,7 @@ _sotto() {
         ;;
     arg)
         case "${words[1]}" in
-        init|passwd|info|mount|unmount|status|fsck|key|recovery-key|import|export|cat|ls|help)
+        init|passwd|info|mount|unmount|status|fsck|key|recovery-key|rekey|import|export|cat|ls|help)
             "_sotto_${words[1]}" && ret=0
             ;;
         esac
@@ -304,6 +305,23 @@ _sotto_recovery-key_create() {
         '--password-file[Read the password from the first line of FILE.]:FILE:'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_rekey() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '*--other-password-file[Keep key slot SLOT, whose password is the first line of FILE (repeatable).]:SLOT=FILE:'
+        '--drop-other-slots[Drop every key slot whose password is not given, without asking.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
