@@ -12,22 +12,25 @@ public final class Mount: @unchecked Sendable {
     let files: OpenFileTable
     let log: Log
     let readOnly: Bool
+    /// Other programs (a sync tool) may change the vault directory while it is mounted.
+    let shared: Bool
     /// Running as root: new entries are given to the calling user, as the kernel would.
     let isRoot = geteuid() == 0
     let codecs: CodecPool
     let inodes: InodeTable
-    /// How long the kernel may cache attributes and names: safe because only this mount changes
-    /// the vault directory, and every change goes through it.
+    /// How long the kernel may cache attributes and names (and negative lookups). It is also the
+    /// staleness bound of `--shared` (docs/sync.md): a change a sync tool makes shows within it.
     static let cacheTimeout = 1.0
 
-    public init(vault: Vault, readOnly: Bool, log: Log) throws {
+    public init(vault: Vault, readOnly: Bool, shared: Bool = false, log: Log) throws {
         self.vault = vault
-        self.mapper = PathMapper(vault: vault)
+        self.mapper = PathMapper(vault: vault, shared: shared)
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
-        self.files = OpenFileTable(vault: vault, readOnly: readOnly)
+        self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
         self.codecs = files.codecs
         self.log = log
         self.readOnly = readOnly
+        self.shared = shared
     }
 
     /// Mount options: the kernel checks permissions against the modes Sotto reports
@@ -66,7 +69,7 @@ public final class Mount: @unchecked Sendable {
         defer { fuse_session_unmount(session) }
         guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
-        log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")")
+        log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
         ready()
         let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
         self.supervisor = supervisor

@@ -20,7 +20,7 @@ extension Mount {
                 }
                 let h = Handle(file)
                 h.store(in: fi!)
-                fi!.pointee.keep_cache = 1
+                fi!.pointee.keep_cache = m.shared ? 0 : 1
                 do {
                     try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b, open: fi) { ino in
                         m.inodes.attach(ino, h.file)
@@ -54,8 +54,8 @@ extension Mount {
                 h.store(in: fi!)
                 m.inodes.attach(ino, h.file)
                 // One kernel inode per backing file, and only this mount writes it: cached pages
-                // stay valid across opens.
-                fi!.pointee.keep_cache = 1
+                // stay valid across opens. Shared: each open drops them, so it reads what is there now.
+                fi!.pointee.keep_cache = m.shared ? 0 : 1
                 fuse_reply_open(req, fi)
             }
         }

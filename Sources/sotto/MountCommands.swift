@@ -21,6 +21,8 @@ struct MountCommand: ParsableCommand {
     var foreground = false
     @Flag(name: .customLong("read-only"), help: "Mount read-only.")
     var readOnly = false
+    @Flag(name: .customLong("shared"), help: "The vault directory is also written by a sync tool (Syncthing, rclone): show its changes within a second, and fail an open file it changes (docs/sync.md).")
+    var shared = false
     @Flag(name: .customLong("allow-other"), help: "Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.")
     var allowOther = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
@@ -96,7 +98,7 @@ struct MountCommand: ParsableCommand {
         umask(0o077)  // anything made without an explicit mode stays private
         let log = try Log(path: logFile.map { FileSystem.canonicalPath($0) }, alsoStderr: foreground)
         _ = chdir("/")  // do not keep the launcher's working directory busy
-        let mount = try Mount(vault: opened, readOnly: readOnly, log: log)
+        let mount = try Mount(vault: opened, readOnly: readOnly, shared: shared, log: log)
         do {
             try mount.run(mountpoint: mp, allowOther: allowOther, idleLimit: idle.flatMap(Self.seconds)) {
                 if let readyFD {
@@ -122,6 +124,7 @@ struct MountCommand: ParsableCommand {
         }
         var args = [exe, "mount", vaultPath, mp, "--password-fd", "3", "--ready-fd", "4"]
         if readOnly { args.append("--read-only") }
+        if shared { args.append("--shared") }
         if allowOther { args.append("--allow-other") }
         if let logFile { args += ["--log", FileSystem.canonicalPath(logFile)] }
         if let idle { args += ["--idle", idle] }

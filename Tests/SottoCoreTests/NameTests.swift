@@ -67,7 +67,25 @@ import Testing
         #expect(BackingName(Array("abc".utf8)) == .foreign)  // too short to be a sealed name
         let sealed = Base64URL.encode([UInt8](repeating: 7, count: 20))
         #expect(BackingName(Array(sealed.utf8)) == .encrypted(sealed))
-        #expect(BackingName(Array("\(sealed).sync-conflict-20261125-141200-ABCDEFG".utf8)) == .foreign)
+        // Sync tools' conflict copies of an encrypted name; a marker on a name that is not ours stays foreign.
+        #expect(BackingName(Array("\(sealed).sync-conflict-20261125-141200-ABCDEFG".utf8))
+                == .conflict(ConflictCopy(original: sealed, suffix: ".sync-conflict-20261125-141200-ABCDEFG", label: "2026-11-25 1412")))
+        #expect(BackingName(Array("\(sealed) (Ann's conflicted copy 2026-11-24)".utf8))
+                == .conflict(ConflictCopy(original: sealed, suffix: " (Ann's conflicted copy 2026-11-24)", label: "2026-11-24")))
+        #expect(BackingName(Array("\(sealed)..path2".utf8)) == .conflict(ConflictCopy(original: sealed, suffix: "..path2", label: "path2")))
+        #expect(BackingName(Array("notes.sync-conflict-20261125-141200-ABCDEFG.txt".utf8)) == .foreign)
+        #expect(BackingName(Array("\(sealed).sync-conflict-2026-11-25".utf8)) == .foreign)  // not Syncthing's shape
+        #expect(BackingName(Array("\(sealed)..path3".utf8)) == .foreign)
+    }
+
+    @Test func conflictCopiesGetReadableNamesThatFit() {
+        #expect(ConflictCopy.displayName(of: Array("interview.txt".utf8), label: "2026-11-25 1412") == Array("interview (conflict 2026-11-25 1412).txt".utf8))
+        #expect(ConflictCopy.displayName(of: Array("Makefile".utf8), label: "path1") == Array("Makefile (conflict path1)".utf8))
+        #expect(ConflictCopy.displayName(of: Array(".bashrc".utf8), label: "path1") == Array(".bashrc (conflict path1)".utf8))
+        // At the name limit the stem is cut, never inside a UTF-8 character, and the extension kept.
+        let long = Array(String(repeating: "é", count: 120).utf8) + Array(".wav".utf8)
+        let shown = ConflictCopy.displayName(of: long, label: "2026-11-25 1412")
+        #expect(shown.count <= PlainName.maxLength && String(validating: shown, as: UTF8.self)?.hasSuffix(" (conflict 2026-11-25 1412).wav") == true)
     }
 }
 
@@ -105,8 +123,10 @@ import Testing
         let conflict = keep.backingPath + ".sync-conflict-20261125-141200-ABCDEFG"
         writeFile(conflict, readFile(keep.backingPath))
         let (entries, skipped) = try v.list(v.root)
-        #expect(entries.map { $0.name } == [Array("keep.txt".utf8)])
-        #expect(skipped.count == 3)
+        // The conflict copy is shown under a readable name (and opens); the other two are skipped.
+        #expect(entries.map { $0.name } == [Array("keep (conflict 2026-11-25 1412).txt".utf8), Array("keep.txt".utf8)])
+        #expect(try v.readAll(try v.resolve("/keep (conflict 2026-11-25 1412).txt")) == Array("keep".utf8))
+        #expect(skipped.count == 2)
     }
 
     @Test func directoryCreatedOnTwoDevicesKeepsEveryName() throws {

@@ -93,7 +93,42 @@ public final class EncryptedFile: @unchecked Sendable {
 
     public func chmod(_ mode: mode_t) throws(Errno) { try retryingSyscall { fchmod(fd.rawValue, mode) } }
     public func chown(_ uid: uid_t, _ gid: gid_t) throws(Errno) { try retryingSyscall { fchown(fd.rawValue, uid, gid) } }
-    public func setTimes(_ times: UnsafePointer<timespec>) throws(Errno) { try retryingSyscall { futimens(fd.rawValue, times) } }
+    public func setTimes(_ times: UnsafePointer<timespec>) throws {
+        try lock.withWriteLock {
+            try retryingSyscall { futimens(fd.rawValue, times) }
+            try noteOwnChange()
+        }
+    }
+
+    // MARK: Changes from outside (shared-storage mounts)
+
+    /// The backing file's modification time and size as this mount last left them, when another
+    /// program (a sync tool) may write the vault: anything else means the file changed under its
+    /// open handles, and they fail with EIO rather than mix blocks of two versions (which would
+    /// each authenticate: an edit on another device keeps the file's ID and key). Renames and
+    /// links change neither value, so this mount's own renames of an open file are not mistaken.
+    private var expected: (mtime: timespec, size: off_t)?
+
+    /// Starts watching; called once, before the state is shared.
+    public func watchForOutsideChanges() throws(Errno) {
+        let st = try fd.stat()
+        expected = (st.st_mtim, st.st_size)
+    }
+
+    private func checkUnchanged() throws {
+        guard let expected else { return }
+        let st = try fd.stat()
+        guard st.st_mtim.tv_sec == expected.mtime.tv_sec, st.st_mtim.tv_nsec == expected.mtime.tv_nsec, st.st_size == expected.size else {
+            throw damaged("changed by another program (a sync tool?) while open here; close and reopen the file to see the new version")
+        }
+    }
+
+    /// After this mount's own change (under the write lock).
+    private func noteOwnChange() throws(Errno) {
+        guard expected != nil else { return }
+        let st = try fd.stat()
+        expected = (st.st_mtim, st.st_size)
+    }
 
     func damaged(_ detail: String) -> SottoError {
         SottoError.integrity(path: plainPath ?? backingPath, backingPath: backingPath, detail: detail)
@@ -118,6 +153,7 @@ public final class EncryptedFile: @unchecked Sendable {
     /// Reads up to `buffer.count` plaintext bytes at `offset`; returns the count (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
         try lock.withReadLock {
+            try checkUnchanged()
             // A read-only state is never the writer: another state of the same file may have
             // changed its size since (a writer opened after a chmod), so ask the backing file.
             let size = writable ? plainSize : try currentBackingSize()
@@ -198,6 +234,8 @@ public final class EncryptedFile: @unchecked Sendable {
         guard writable else { throw Errno(EBADF) }
         guard data.count > 0 else { return }
         try lock.withWriteLock {
+            try checkUnchanged()
+            defer { try? noteOwnChange() }
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 try fillZeros(upTo: offset, cipher: cipher, scratch: scratch)
@@ -211,6 +249,8 @@ public final class EncryptedFile: @unchecked Sendable {
         guard writable else { throw Errno(EBADF) }
         guard newSize >= 0 else { throw Errno.invalid }
         try lock.withWriteLock {
+            try checkUnchanged()
+            defer { try? noteOwnChange() }
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 if newSize > plainSize {
@@ -323,12 +363,15 @@ public final class OpenFileTable: @unchecked Sendable {
     let layout: ContentLayout
     public let codecs: CodecPool
     public let readOnly: Bool
+    /// Other programs may write the vault (`mount --shared`): open files watch for it.
+    public let shared: Bool
 
-    public init(vault: Vault, readOnly: Bool) {
+    public init(vault: Vault, readOnly: Bool, shared: Bool = false) {
         keys = vault.keys
         layout = vault.layout
         codecs = CodecPool(blockSize: vault.layout.blockSize)
         self.readOnly = readOnly
+        self.shared = shared
     }
 
     /// Opens the backing file at `path` (read-write unless the mount is read-only or the file's
@@ -336,6 +379,7 @@ public final class OpenFileTable: @unchecked Sendable {
     public func open(_ path: String, write: Bool) throws -> EncryptedFile {
         let (fd, writable) = try openBacking(path, write: write)
         let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, codecs: codecs)
+        if shared { try file.watchForOutsideChanges() }
         return lock.withLock {
             if let existing = files[file.identity], existing.writable || !writable {
                 existing.references += 1
@@ -361,6 +405,7 @@ public final class OpenFileTable: @unchecked Sendable {
             try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) }
             file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, codecs: codecs,
                                      newFileHeader: header)
+            if shared { try file.watchForOutsideChanges() }
         } catch {
             fd.close()
             _ = try? FileSystem.unlink(path)

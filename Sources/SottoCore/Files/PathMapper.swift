@@ -4,24 +4,33 @@ import Glibc
 
 /// Maps plaintext paths (as the kernel hands them to a mount) to backing paths, and makes and
 /// removes backing entries by the format's rules (long-name containers, directory ID files).
-/// Directory IDs are cached per backing directory: only this mount writes the vault, and every
-/// operation that could change them (rmdir, rename of a directory) drops the affected entries.
+/// Directory IDs are cached per backing directory: every operation of this mount that could
+/// change them (rmdir, rename of a directory) drops the affected entries. When other programs may
+/// write the vault (`shared`: a sync tool may bring in a second ID file), an entry is used only
+/// while the directory's modification time is the one it was read at.
 public final class PathMapper: @unchecked Sendable {
     public let vault: Vault
+    public let shared: Bool
     private let cacheLock = Mutex()
-    private var idCache: [String: DirectoryIDs] = [:]
+    private var idCache: [String: (ids: DirectoryIDs, mtime: timespec)] = [:]
     static let maxCachedDirectories = 4096
 
-    public init(vault: Vault) { self.vault = vault }
+    public init(vault: Vault, shared: Bool = false) {
+        self.vault = vault
+        self.shared = shared
+    }
 
     // MARK: Lookup
 
     public func directoryIDs(of backingDir: String) throws(Errno) -> DirectoryIDs {
-        if let ids = cacheLock.withLock({ idCache[backingDir] }) { return ids }
+        // Taken before listing: a change during the listing then shows as a newer time next time.
+        let mtime = shared ? try FileSystem.lstat(backingDir).st_mtim : timespec()
+        if let hit = cacheLock.withLock({ idCache[backingDir] }),
+           hit.mtime.tv_sec == mtime.tv_sec, hit.mtime.tv_nsec == mtime.tv_nsec { return hit.ids }
         let ids = try vault.readDirectoryIDs(backingDir)
         cacheLock.withLock {
             if idCache.count >= Self.maxCachedDirectories { idCache.removeAll(keepingCapacity: true) }
-            idCache[backingDir] = ids
+            idCache[backingDir] = (ids, mtime)
         }
         return ids
     }

@@ -10,14 +10,18 @@
 /// - `sotto.tmp.<hex>`: a file being written; never listed, removed by fsck.
 /// - `sotto.conf`, `sotto.conf.bak`, `sotto.conf.tmp`: the vault config (root only);
 ///   `sotto.rekey.journal` and `sotto.rekey.tmp` exist only while `sotto rekey` runs.
+/// - `<encrypted name><marker>`: a sync tool's conflict copy, shown under a readable name
+///   (`ConflictCopy`).
 /// Base64url has no '.', so no encrypted name can collide with a reserved one. Anything else
-/// (`.DS_Store`, a sync tool's conflict copy) is foreign and left out of listings.
+/// (`.DS_Store`, `desktop.ini`) is foreign and left out of listings.
 public enum BackingName: Equatable {
     case encrypted(String)
     case long(String)
     case directoryID([UInt8])
     case temporary
     case config
+    /// A sync tool's conflict copy of an encrypted entry (see `ConflictCopy`).
+    case conflict(ConflictCopy)
     case foreign
 
     public static let maxEncodedLength = 255
@@ -50,6 +54,8 @@ public enum BackingName: Equatable {
             self = .config
         } else if raw.count > AESSIV.tagSize, Base64URL.decode(raw) != nil {
             self = .encrypted(s)
+        } else if let c = ConflictCopy.parse(s), case .encrypted = BackingName(Array(c.original.utf8)) {
+            self = .conflict(c)
         } else {
             self = .foreign
         }

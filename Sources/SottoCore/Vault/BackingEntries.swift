@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +42,54 @@ extension Vault {
             let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
             if FileSystem.exists(candidate) { return candidate }
         }
-        return nil
+        // A conflict copy's name is made up, not encrypted: find it among the directory's copies
+        // (a listing, only for names that carry the marker).
+        guard name.count > ConflictCopy.displayMarker.count,
+              (0...(name.count - ConflictCopy.displayMarker.count)).contains(where: { name[$0..<($0 + ConflictCopy.displayMarker.count)].elementsEqual(ConflictCopy.displayMarker) })
+        else { return nil }
+        let names = try FileSystem.listDirectory(backingDir)
+        return conflictCopies(in: backingDir, names: names, ids: ids).first { $0.name == name }?.backingPath
+    }
+
+    /// The conflict copies in a backing directory and the plaintext names they are shown under:
+    /// copies of encrypted entries, and copies of a long-name entry's `data` inside its
+    /// container. Names that would clash with a real entry (`taken`) or another copy carry the
+    /// tool's whole marker instead of the short label.
+    public func conflictCopies(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs,
+                               taken: Set<[UInt8]> = []) -> [(name: [UInt8], backingPath: String, copy: ConflictCopy)] {
+        var found: [(plain: [UInt8], backingPath: String, copy: ConflictCopy)] = []
+        for r in raw.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let text = String(decoding: r, as: UTF8.self)
+            switch BackingName(r) {
+            case .conflict(let c):
+                if let n = ids.all.lazy.compactMap({ self.names.decrypt(c.original, directoryID: $0) }).first {
+                    found.append((n, backingDir + "/" + text, c))
+                }
+            case .long:
+                let container = backingDir + "/" + text
+                guard let inside = try? FileSystem.listDirectory(container) else { continue }
+                let copies = inside.compactMap { ConflictCopy.parse(String(decoding: $0, as: UTF8.self)) }
+                    .filter { $0.original == BackingName.longDataEntry }
+                guard !copies.isEmpty, let bytes = try? readSmallFile(container + "/" + BackingName.longNameFile, limit: 4096),
+                      let encoded = String(validating: bytes, as: UTF8.self),
+                      let n = ids.all.lazy.compactMap({ self.names.decrypt(encoded, directoryID: $0) }).first else { continue }
+                for c in copies { found.append((n, container + "/" + c.original + c.suffix, c)) }
+            default:
+                continue
+            }
+        }
+        var used = taken
+        var out: [(name: [UInt8], backingPath: String, copy: ConflictCopy)] = []
+        for f in found {
+            var shown = ConflictCopy.displayName(of: f.plain, label: f.copy.label)
+            if used.contains(shown) {
+                shown = ConflictCopy.displayName(of: f.plain, label: f.copy.suffix.trimmingCharacters(in: CharacterSet(charactersIn: " .()")))
+            }
+            guard !used.contains(shown) else { continue }
+            used.insert(shown)
+            out.append((shown, f.backingPath, f.copy))
+        }
+        return out
     }
 
     /// Reserves the backing path for a new entry `name` (EEXIST if the name exists under any ID):

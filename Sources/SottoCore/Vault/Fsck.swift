@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,8 +62,8 @@ extension Vault {
             var entry = backing
             var container: String?
             switch BackingName(raw) {
-            case .directoryID:
-                continue
+            case .directoryID, .conflict:
+                continue  // conflict copies: below
             case .config:
                 if dir != path { finding(&r, .warning, backing, nil, "a config file outside the vault root") }
                 continue
@@ -70,7 +71,7 @@ extension Vault {
                 finding(&r, .warning, backing, nil, "a temporary file left by an interrupted write", quarantine: backing)
                 continue
             case .foreign:
-                finding(&r, .warning, backing, nil, "not a Sotto name (left by another program, or a sync tool's conflict copy); not shown in the mount")
+                finding(&r, .warning, backing, nil, "not a Sotto name (left by another program); not shown in the mount")
                 continue
             case .encrypted(let s):
                 encoded = s
@@ -120,6 +121,29 @@ extension Vault {
                 progress?(r)
             case .other:
                 break  // FIFOs, sockets, devices: no content to check
+            }
+        }
+        for c in conflictCopies(in: dir, names: names, ids: ids) {
+            let plainPath = Self.join(plain, c.name)
+            finding(&r, .warning, c.backingPath, plainPath,
+                    "a sync tool's conflict copy (\(c.copy.suffix.trimmingCharacters(in: .whitespaces))), shown in the mount under this name: open it and the original, keep what you need, delete the other")
+            guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
+            let entry = VaultEntry(plainPath: plainPath, backingPath: c.backingPath, info: st)
+            switch entry.kind {
+            case .directory:
+                checkDirectory(backing: c.backingPath, plain: plainPath, report: &r, progress: progress)
+            case .file:
+                r.files += 1
+                do { try readFile(entry) { r.bytes += $0.count } } catch {
+                    finding(&r, .damage, c.backingPath, plainPath, "\(error)", quarantine: c.backingPath)
+                }
+            case .symlink:
+                r.symlinks += 1
+                if (try? readSymlink(entry)) == nil {
+                    finding(&r, .damage, c.backingPath, plainPath, "the symlink target does not authenticate", quarantine: c.backingPath)
+                }
+            case .other:
+                break
             }
         }
     }

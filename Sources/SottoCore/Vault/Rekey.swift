@@ -152,19 +152,27 @@ public final class Rekeying {
             case .foreign:
                 report.skipped.append("\(backing): not a Sotto name; left as it is")
             case .encrypted(let encoded):
-                try rekeyEntry(at: backing, encoded: encoded, container: nil, in: dir, ids: ids, plain: plain)
+                try rekeyEntry(at: backing, encoded: encoded, container: nil, suffix: "", in: dir, ids: ids, plain: plain)
+            case .conflict(let c):
+                try rekeyEntry(at: backing, encoded: c.original, container: nil, suffix: c.suffix, in: dir, ids: ids, plain: plain)
             case .long:
                 guard let bytes = try? readSmallFile(backing + "/" + BackingName.longNameFile, limit: 4096),
                       let encoded = String(validating: bytes, as: UTF8.self) else {
                     report.skipped.append("\(backing): long-name container without a readable name file; left as it is")
                     continue
                 }
+                // A sync tool's conflict copies of the entry sit beside `data`: they move with it.
+                for inside in (try? FileSystem.listDirectory(backing)) ?? [] {
+                    guard let c = ConflictCopy.parse(String(decoding: inside, as: UTF8.self)), c.original == BackingName.longDataEntry else { continue }
+                    try rekeyEntry(at: backing + "/" + c.original + c.suffix, encoded: encoded, container: nil, suffix: c.suffix,
+                                   in: dir, ids: ids, plain: plain)
+                }
                 if !FileSystem.exists(backing + "/" + BackingName.longDataEntry) {
                     // An interrupted run moved the entry out but did not remove the container yet.
                     if decrypt(encoded, ids, with: old) != nil { try removeLeftover(backing) }
                     continue
                 }
-                try rekeyEntry(at: backing + "/" + BackingName.longDataEntry, encoded: encoded, container: backing,
+                try rekeyEntry(at: backing + "/" + BackingName.longDataEntry, encoded: encoded, container: backing, suffix: "",
                                in: dir, ids: ids, plain: plain)
             }
         }
@@ -177,7 +185,8 @@ public final class Rekeying {
         return nil
     }
 
-    private func rekeyEntry(at current: String, encoded: String, container: String?, in dir: String,
+    /// `suffix`: a conflict copy's marker, kept after the new name.
+    private func rekeyEntry(at current: String, encoded: String, container: String?, suffix: String, in dir: String,
                             ids: DirectoryIDs, plain: String) throws {
         var entry = current
         let name: [UInt8]
@@ -185,7 +194,7 @@ public final class Rekeying {
             name = done.name
         } else if let (n, id) = decrypt(encoded, ids, with: old) {
             name = n
-            entry = try place(current, container: container, newEncoded: try new.names.encrypt(n, directoryID: id), in: dir)
+            entry = try place(current, container: container, newEncoded: try new.names.encrypt(n, directoryID: id), suffix: suffix, in: dir)
             report.namesReencrypted += 1
             try Self.interruptionPoint(.rename)
         } else {
@@ -205,8 +214,8 @@ public final class Rekeying {
 
     /// Moves an entry to its new encrypted name: a rename, or for a long name into a container
     /// (reused if an interrupted run made it). Returns the new backing path.
-    private func place(_ current: String, container: String?, newEncoded: String, in dir: String) throws -> String {
-        var target = dir + "/" + newEncoded
+    private func place(_ current: String, container: String?, newEncoded: String, suffix: String, in dir: String) throws -> String {
+        var target = dir + "/" + newEncoded + suffix
         if newEncoded.utf8.count > BackingName.maxEncodedLength {
             let c = dir + "/" + (try BackingName.longName(forEncoded: newEncoded))
             let nameFile = c + "/" + BackingName.longNameFile
@@ -218,7 +227,7 @@ public final class Rekeying {
                     try FileSystem.rename(tmp, nameFile)
                 }
             }
-            target = c + "/" + BackingName.longDataEntry
+            target = c + "/" + BackingName.longDataEntry + suffix
         }
         try io("rename", current) { () throws(Errno) in try FileSystem.renameNoReplace(current, target) }
         if let container { try removeLeftover(container, counted: false) }
@@ -230,9 +239,10 @@ public final class Rekeying {
         try io("remove", path) { () throws(Errno) in
             let st = try FileSystem.lstat(path)
             if EntryKind(mode: st.st_mode) == .directory {
-                for n in try FileSystem.listDirectory(path) {
-                    try FileSystem.unlink(path + "/" + String(decoding: n, as: UTF8.self))
-                }
+                // An emptied long-name container; if anything but its name file is left, so is it.
+                let inside = try FileSystem.listDirectory(path)
+                guard inside.allSatisfy({ $0 == Array(BackingName.longNameFile.utf8) }) else { return }
+                if !inside.isEmpty { try FileSystem.unlink(path + "/" + BackingName.longNameFile) }
                 try FileSystem.rmdir(path)
             } else {
                 try FileSystem.unlink(path)

@@ -109,8 +109,8 @@ extension Vault {
             var encoded: String
             var entryPath = backing
             switch BackingName(r) {
-            case .directoryID, .temporary, .config:
-                continue
+            case .directoryID, .temporary, .config, .conflict:
+                continue  // conflict copies: below, once every real name is known
             case .foreign:
                 skipped.append(SkippedEntry(backingPath: backing, reason: "not a Sotto name (left by another program?)"))
                 continue
@@ -135,6 +135,10 @@ extension Vault {
                 continue
             }
             entries.append((name, VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: entryPath, info: st)))
+        }
+        for c in conflictCopies(in: dir.backingPath, names: raw, ids: ids, taken: Set(entries.map(\.name))) {
+            guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
+            entries.append((c.name, VaultEntry(plainPath: Self.join(dir.plainPath, c.name), backingPath: c.backingPath, info: st)))
         }
         entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
         return (entries, skipped)
