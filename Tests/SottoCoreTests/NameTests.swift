@@ -141,6 +141,12 @@ import Testing
         try a.importBytes(Array("from A".utf8), as: "a.txt", in: na, scratch: dir)
         let nb = try b.createDirectory(Array("notes".utf8), in: b.root)
         try b.importBytes(Array("from B".utf8), as: "b.txt", in: nb, scratch: dir)
+        // Both also make "todo.txt" there, and a long name: twins under different IDs.
+        try a.importBytes(Array("todo A".utf8), as: "todo.txt", in: na, scratch: dir)
+        try b.importBytes(Array("todo B".utf8), as: "todo.txt", in: nb, scratch: dir)
+        let long = String(repeating: "t", count: 200) + ".md"
+        try a.importBytes(Array("long A".utf8), as: long, in: na, scratch: dir)
+        try b.importBytes(Array("long B".utf8), as: long, in: nb, scratch: dir)
         #expect(na.backingPath.split(separator: "/").last == nb.backingPath.split(separator: "/").last)
         for name in try FileSystem.listDirectory(nb.backingPath) {  // the sync: B's files into A's directory
             let n = String(decoding: name, as: UTF8.self)
@@ -148,8 +154,15 @@ import Testing
         }
         let merged = try a.resolve("/notes")
         #expect(try a.directoryIDs(of: merged).all.count == 2)
-        #expect(try a.list(merged).entries.map { String(decoding: $0.name, as: UTF8.self) } == ["a.txt", "b.txt"])
+        // Every name once; each twin beyond the first is a readable conflict copy, and all open.
+        let shown = try a.list(merged).entries.map { String(decoding: $0.name, as: UTF8.self) }
+        let longCopy = String(repeating: "t", count: 200) + " (conflict copy 2).md"
+        #expect(shown == ["a.txt", "b.txt", "todo (conflict copy 2).txt", "todo.txt", longCopy, long])
         #expect(try a.readAll(try a.resolve("/notes/b.txt")) == Array("from B".utf8))
+        let todos = [try a.readAll(try a.resolve("/notes/todo.txt")), try a.readAll(try a.resolve("/notes/todo (conflict copy 2).txt"))]
+        #expect(Set(todos) == [Array("todo A".utf8), Array("todo B".utf8)])
+        let longs = [try a.readAll(try a.resolve("/notes/" + long)), try a.readAll(try a.resolve("/notes/" + longCopy))]
+        #expect(Set(longs) == [Array("long A".utf8), Array("long B".utf8)])
     }
 
     @Test func missingDirectoryIDIsReportedAsDamage() throws {

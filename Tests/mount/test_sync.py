@@ -129,6 +129,8 @@ def test_two_devices_through_rclone_bisync(devices):
     (b.mnt / "2026").mkdir()
     (a.mnt / "2026" / "laptop.txt").write_text("Participant on the laptop\n")
     (b.mnt / "2026" / "desktop.txt").write_text("Participant on the desktop\n")
+    (a.mnt / "2026" / "plan.txt").write_text("plan from the laptop\n")  # one name, two folder IDs
+    (b.mnt / "2026" / "plan.txt").write_text("plan from the desktop\n")
     (a.mnt / "shared.txt").write_text("version from the laptop\n")  # the same file edited on both
     (b.mnt / "shared.txt").write_text("version from the desktop\n")
     (a.mnt / "todo.txt").write_text("todo: laptop\n")  # the same new name on both
@@ -157,12 +159,15 @@ def test_two_devices_through_rclone_bisync(devices):
     assert shared == [b"version from the desktop\n", b"version from the laptop\n"], sorted(t)
     todo = sorted(v for k, v in t.items() if k.startswith("todo (conflict "))
     assert todo == [b"todo: desktop\n", b"todo: laptop\n"], sorted(t)
+    plans = sorted(v for k, v in t.items() if k.startswith("2026/plan"))
+    assert plans == [b"plan from the desktop\n", b"plan from the laptop\n"], sorted(t)
+    assert {"2026/plan.txt", "2026/plan (conflict copy 2).txt"} <= set(t)
     assert "notes/interview.txt" not in t and "audio/session.raw" not in t
     # The merged folder has two IDs; fsck names the conflicts and finds no damage.
     for d in (a, b):
         r = sotto("fsck", d.dir, "--password-file", d.pwfile, check=False)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert r.stdout.count("conflict copy") == 4 and "2 directory IDs" in r.stdout, r.stdout
+        assert r.stdout.count("shown in the mount under this name") == 5 and "2 directory IDs" in r.stdout, r.stdout
 
     # The user merges on the laptop: keeps one version under the real name, deletes the other.
     keep = next(k for k, v in t.items() if v == b"version from the laptop\n")

@@ -52,12 +52,17 @@ extension Vault {
     }
 
     /// The conflict copies in a backing directory and the plaintext names they are shown under:
-    /// copies of encrypted entries, and copies of a long-name entry's `data` inside its
-    /// container. Names that would clash with a real entry (`taken`) or another copy carry the
-    /// tool's whole marker instead of the short label.
+    /// copies of encrypted entries, copies of a long-name entry's `data` inside its container,
+    /// and twins — the same name made under two IDs of a directory merged by a sync tool, where
+    /// the one under the earliest ID keeps the name (as lookups find it) and the others are
+    /// `copy 2`, `copy 3`. Names that would clash with a real entry (`taken`) or another copy
+    /// carry the tool's whole marker instead of the short label.
     public func conflictCopies(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs,
                                taken: Set<[UInt8]> = []) -> [(name: [UInt8], backingPath: String, copy: ConflictCopy)] {
         var found: [(plain: [UInt8], backingPath: String, copy: ConflictCopy)] = []
+        for twin in twins(in: backingDir, names: raw, ids: ids) {
+            found.append((twin.name, twin.backingPath, ConflictCopy(original: twin.original, suffix: "", label: "copy \(twin.rank)")))
+        }
         for r in raw.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let text = String(decoding: r, as: UTF8.self)
             switch BackingName(r) {
@@ -80,6 +85,7 @@ extension Vault {
         }
         var used = taken
         var out: [(name: [UInt8], backingPath: String, copy: ConflictCopy)] = []
+        found.sort { $0.backingPath < $1.backingPath }
         for f in found {
             var shown = ConflictCopy.displayName(of: f.plain, label: f.copy.label)
             if used.contains(shown) {
@@ -88,6 +94,39 @@ extension Vault {
             guard !used.contains(shown) else { continue }
             used.insert(shown)
             out.append((shown, f.backingPath, f.copy))
+        }
+        return out
+    }
+
+    /// Entries of a merged directory whose name another entry also has (under another ID), with
+    /// their rank (2, 3, …) by ID order; rank 1 keeps the name. Empty for a directory with one ID.
+    func twins(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs)
+        -> [(name: [UInt8], backingPath: String, original: String, rank: Int)] {
+        guard ids.all.count > 1 else { return [] }
+        var byName: [[UInt8]: [(idIndex: Int, backingPath: String, original: String)]] = [:]
+        for r in raw {
+            let text = String(decoding: r, as: UTF8.self)
+            var encoded: String, path = backingDir + "/" + text, original = text
+            switch BackingName(r) {
+            case .encrypted(let s):
+                encoded = s
+            case .long:
+                guard let bytes = try? readSmallFile(path + "/" + BackingName.longNameFile, limit: 4096),
+                      let s = String(validating: bytes, as: UTF8.self) else { continue }
+                encoded = s
+                path += "/" + BackingName.longDataEntry
+                original = BackingName.longDataEntry
+            default:
+                continue
+            }
+            for (k, id) in ids.all.enumerated() {
+                if let n = names.decrypt(encoded, directoryID: id) { byName[n, default: []].append((k, path, original)); break }
+            }
+        }
+        var out: [(name: [UInt8], backingPath: String, original: String, rank: Int)] = []
+        for (name, entries) in byName where entries.count > 1 {
+            let ranked = entries.sorted { ($0.idIndex, $0.backingPath) < ($1.idIndex, $1.backingPath) }
+            for (i, e) in ranked.enumerated().dropFirst() { out.append((name, e.backingPath, e.original, i + 1)) }
         }
         return out
     }

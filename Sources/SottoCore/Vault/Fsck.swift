@@ -126,7 +126,8 @@ extension Vault {
         for c in conflictCopies(in: dir, names: names, ids: ids) {
             let plainPath = Self.join(plain, c.name)
             finding(&r, .warning, c.backingPath, plainPath,
-                    "a sync tool's conflict copy (\(c.copy.suffix.trimmingCharacters(in: .whitespaces))), shown in the mount under this name: open it and the original, keep what you need, delete the other")
+                    (c.copy.suffix.isEmpty ? "the same name made on two devices in a folder a sync tool merged" : "a sync tool's conflict copy (\(c.copy.suffix.trimmingCharacters(in: CharacterSet(charactersIn: " .()"))))")
+                        + ", shown in the mount under this name: open it and the original, keep what you need, delete the other")
             guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
             let entry = VaultEntry(plainPath: plainPath, backingPath: c.backingPath, info: st)
             switch entry.kind {

@@ -136,6 +136,9 @@ extension Vault {
             }
             entries.append((name, VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: entryPath, info: st)))
         }
+        // Twins (one name made under two IDs): the copies leave the real name to the first.
+        let twinPaths = Set(twins(in: dir.backingPath, names: raw, ids: ids).map(\.backingPath))
+        entries.removeAll { twinPaths.contains($0.entry.backingPath) }
         for c in conflictCopies(in: dir.backingPath, names: raw, ids: ids, taken: Set(entries.map(\.name))) {
             guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
             entries.append((c.name, VaultEntry(plainPath: Self.join(dir.plainPath, c.name), backingPath: c.backingPath, info: st)))
