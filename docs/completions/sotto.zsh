@@ -141,6 +141,7 @@ _sotto_mount() {
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--foreground[Stay in the foreground (logs also on stderr); Ctrl-C unmounts.]'
         '--read-only[Mount read-only.]'
+        '--shared[The vault directory is also written by a sync tool (Syncthing, rclone)\: show its changes within a second, and fail an open file it changes (docs/sync.md).]'
         '--allow-other[Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.]'
         '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
         '--idle[Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).]:DURATION:'
