@@ -64,6 +64,9 @@ import Testing
         #expect(BackingName(Array("sotto.dir.xyz".utf8)) == .foreign)
         #expect(BackingName(Array(".DS_Store".utf8)) == .foreign)
         #expect(BackingName(Array("desktop.ini".utf8)) == .foreign)
+        #expect(BackingName(Array(".stfolder".utf8)) == .syncTool)
+        #expect(BackingName(Array(".syncthing.VxM_BiQkRHRJjg8aafQO7I4dgu.tmp".utf8)) == .syncTool)
+        #expect(BackingName(Array(".dropbox.cache".utf8)) == .syncTool)
         #expect(BackingName(Array("abc".utf8)) == .foreign)  // too short to be a sealed name
         let sealed = Base64URL.encode([UInt8](repeating: 7, count: 20))
         #expect(BackingName(Array(sealed.utf8)) == .encrypted(sealed))

@@ -12,6 +12,7 @@
 ///   `sotto.rekey.journal` and `sotto.rekey.tmp` exist only while `sotto rekey` runs.
 /// - `<encrypted name><marker>`: a sync tool's conflict copy, shown under a readable name
 ///   (`ConflictCopy`).
+/// - `.stfolder`, `.syncthing.*.tmp`, `.dropbox`, …: a sync tool's bookkeeping, silently ignored.
 /// Base64url has no '.', so no encrypted name can collide with a reserved one. Anything else
 /// (`.DS_Store`, `desktop.ini`) is foreign and left out of listings.
 public enum BackingName: Equatable {
@@ -22,6 +23,9 @@ public enum BackingName: Equatable {
     case config
     /// A sync tool's conflict copy of an encrypted entry (see `ConflictCopy`).
     case conflict(ConflictCopy)
+    /// A sync tool's own bookkeeping (Syncthing's `.stfolder` and temporary files, Dropbox's
+    /// `.dropbox`…): expected in a synced vault, never shown, never reported.
+    case syncTool
     case foreign
 
     public static let maxEncodedLength = 255
@@ -39,8 +43,16 @@ public enum BackingName: Equatable {
     /// Where `sotto fsck --quarantine` moves damaged entries (root only; never listed).
     public static let quarantineDirectory = "sotto.quarantine"
 
+    /// Exact names and prefixes sync tools keep in the folders they sync.
+    static let syncToolNames: Set<String> = [".stfolder", ".stignore", ".stversions", ".dropbox", ".dropbox.attr", ".dropbox.cache",
+                                             ".nextcloudsync.log", ".owncloudsync.log", ".sync_journal.db"]
+    static let syncToolPrefixes = [".syncthing.", "~syncthing~", ".sync_", "._sync_"]
+
     public init(_ raw: [UInt8]) {
         guard let s = String(validating: raw, as: UTF8.self) else { self = .foreign; return }
+        if s.hasPrefix(".") || s.hasPrefix("~") {
+            if Self.syncToolNames.contains(s) || Self.syncToolPrefixes.contains(where: { s.hasPrefix($0) }) { self = .syncTool; return }
+        }
         if s.hasPrefix(Self.directoryIDPrefix) {
             let hex = String(s.dropFirst(Self.directoryIDPrefix.count))
             if hex.utf8.count == DirectoryIDs.idSize * 2, let id = Hex.decode(hex) { self = .directoryID(id) } else { self = .foreign }

@@ -62,7 +62,7 @@ extension Vault {
             var entry = backing
             var container: String?
             switch BackingName(raw) {
-            case .directoryID, .conflict:
+            case .directoryID, .conflict, .syncTool:
                 continue  // conflict copies: below
             case .config:
                 if dir != path { finding(&r, .warning, backing, nil, "a config file outside the vault root") }

@@ -144,7 +144,7 @@ public final class Rekeying {
             let text = String(decoding: raw, as: UTF8.self)
             let backing = dir + "/" + text
             switch BackingName(raw) {
-            case .directoryID, .config:
+            case .directoryID, .config, .syncTool:
                 continue
             case .temporary:
                 // Never a live entry while the vault is not mounted; it may hold old-key data.

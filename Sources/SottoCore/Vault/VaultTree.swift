@@ -109,7 +109,7 @@ extension Vault {
             var encoded: String
             var entryPath = backing
             switch BackingName(r) {
-            case .directoryID, .temporary, .config, .conflict:
+            case .directoryID, .temporary, .config, .conflict, .syncTool:
                 continue  // conflict copies: below, once every real name is known
             case .foreign:
                 skipped.append(SkippedEntry(backingPath: backing, reason: "not a Sotto name (left by another program?)"))
