@@ -31,8 +31,10 @@ def is_mounted(path):
 class Vault:
     """A vault directory and its mountpoint; `secrets` collects what must never reach the vault."""
 
-    def __init__(self, base):
+    def __init__(self, base, create=True):
+        """`create=False`: an empty vault directory, to be filled by a sync tool."""
         self.base = pathlib.Path(base)
+        self.base.mkdir(exist_ok=True)
         self.dir = self.base / "vault"
         self.mnt = self.base / "mnt"
         self.pwfile = self.base / "pw"
@@ -40,7 +42,10 @@ class Vault:
         self.secrets = set()
         self.mnt.mkdir()
         self.pwfile.write_text(PASSWORD + "\n")
-        sotto("init", self.dir, "--password-file", self.pwfile, "--kdf-memory", "1", "--kdf-time", "1")
+        if create:
+            sotto("init", self.dir, "--password-file", self.pwfile, "--kdf-memory", "1", "--kdf-time", "1")
+        else:
+            self.dir.mkdir()
 
     def mount(self, *extra):
         sotto("mount", self.dir, self.mnt, "--password-file", self.pwfile, "--log", self.log, *extra)

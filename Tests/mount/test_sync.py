@@ -46,19 +46,7 @@ class Device(Vault):
     (filled by the first sync) and takes the same password."""
 
     def __init__(self, base, name, create):
-        self.base = pathlib.Path(base) / name
-        self.base.mkdir()
-        self.dir = self.base / "vault"
-        self.mnt = self.base / "mnt"
-        self.pwfile = self.base / "pw"
-        self.log = self.base / "sotto.log"
-        self.secrets = set()
-        self.mnt.mkdir()
-        self.pwfile.write_text(PASSWORD + "\n")
-        if create:
-            sotto("init", self.dir, "--password-file", self.pwfile, "--kdf-memory", "1", "--kdf-time", "1")
-        else:
-            self.dir.mkdir()
+        super().__init__(pathlib.Path(base) / name, create=create)
 
     def mount(self, *extra):
         super().mount("--shared", *extra)
