@@ -35,7 +35,6 @@ public final class Rekeying {
     let old: Vault
     let new: Vault
     private let lock: VaultLock
-    private var pendingConfig: VaultConfig
 
     /// How many headers are rewritten between two journal writes (one `syncfs` each).
     static let batchSize = 512
@@ -95,15 +94,15 @@ public final class Rekeying {
         finalConfig.slots = pending.rekey!.newSlots
         finalConfig.rekey = nil
         let new = try Vault(path: path, config: finalConfig, masterKey: newMaster, slot: slot)
-        return Rekeying(path: path, old: old, new: new, lock: lock, pending: pending, resumed: resumed)
+        return try Rekeying(path: path, old: old, new: new, lock: lock, pending: pending, resumed: resumed)
     }
 
-    private init(path: String, old: Vault, new: Vault, lock: VaultLock, pending: VaultConfig, resumed: Bool) {
+    private init(path: String, old: Vault, new: Vault, lock: VaultLock, pending: VaultConfig, resumed: Bool) throws {
+        self.gcm = try AESGCM()
         self.vaultPath = path
         self.old = old
         self.new = new
         self.lock = lock
-        self.pendingConfig = pending
         self.resumed = resumed
         let kept = Set(pending.rekey!.newSlots.map(\.index))
         keptSlots = kept.sorted()
@@ -115,7 +114,7 @@ public final class Rekeying {
     private var report = RekeyReport()
     private var batch: [(path: String, oldHeader: [UInt8], newHeader: [UInt8], times: [timespec])] = []
     private var progress: ((RekeyReport) -> Void)?
-    private let gcm = try! AESGCM()
+    private let gcm: AESGCM
 
     /// Walks the vault, then writes the final config. Returns what was done.
     public func run(progress: ((RekeyReport) -> Void)? = nil) throws -> RekeyReport {
