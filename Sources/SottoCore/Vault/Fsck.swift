@@ -101,51 +101,42 @@ extension Vault {
                 finding(&r, .damage, entry, plainPath, "cannot stat: \(error)")
                 continue
             }
-            switch EntryKind(mode: st.st_mode) {
-            case .directory:
-                checkDirectory(backing: entry, plain: plainPath, report: &r, progress: progress)
-            case .symlink:
-                r.symlinks += 1
-                do { _ = try readSymlink(VaultEntry(plainPath: plainPath, backingPath: entry, info: st)) } catch {
-                    finding(&r, .damage, entry, plainPath, "the symlink target does not authenticate", quarantine: container ?? entry)
-                }
-            case .file:
-                r.files += 1
-                do {
-                    try readFile(VaultEntry(plainPath: plainPath, backingPath: entry, info: st)) { r.bytes += $0.count }
-                } catch let SottoError.integrity(_, _, detail) {
-                    finding(&r, .damage, entry, plainPath, detail, quarantine: container ?? entry)
-                } catch {
-                    finding(&r, .damage, entry, plainPath, "\(error)")
-                }
-                progress?(r)
-            case .other:
-                break  // FIFOs, sockets, devices: no content to check
-            }
+            checkEntry(entry, st, plainPath, quarantine: container ?? entry, report: &r, progress: progress)
         }
         for c in conflictCopies(in: dir, names: names, ids: ids) {
             let plainPath = Self.join(plain, c.name)
             finding(&r, .warning, c.backingPath, plainPath,
                     (c.copy.suffix.isEmpty ? "the same name made on two devices in a folder a sync tool merged" : "a sync tool's conflict copy (\(c.copy.suffix.trimmingCharacters(in: CharacterSet(charactersIn: " .()"))))")
                         + ", shown in the mount under this name: open it and the original, keep what you need, delete the other")
-            guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
-            let entry = VaultEntry(plainPath: plainPath, backingPath: c.backingPath, info: st)
-            switch entry.kind {
-            case .directory:
-                checkDirectory(backing: c.backingPath, plain: plainPath, report: &r, progress: progress)
-            case .file:
-                r.files += 1
-                do { try readFile(entry) { r.bytes += $0.count } } catch {
-                    finding(&r, .damage, c.backingPath, plainPath, "\(error)", quarantine: c.backingPath)
-                }
-            case .symlink:
-                r.symlinks += 1
-                if (try? readSymlink(entry)) == nil {
-                    finding(&r, .damage, c.backingPath, plainPath, "the symlink target does not authenticate", quarantine: c.backingPath)
-                }
-            case .other:
-                break
+            // A twin is an ordinary entry of the directory, already checked above.
+            guard !c.copy.suffix.isEmpty, let st = try? FileSystem.lstat(c.backingPath) else { continue }
+            checkEntry(c.backingPath, st, plainPath, quarantine: c.backingPath, report: &r, progress: progress)
+        }
+    }
+
+    /// Checks one entry's content: a directory recursively, a file's every block, a symlink's target.
+    private func checkEntry(_ entry: String, _ st: stat, _ plainPath: String, quarantine: String,
+                            report r: inout FsckReport, progress: ((FsckReport) -> Void)?) {
+        switch EntryKind(mode: st.st_mode) {
+        case .directory:
+            checkDirectory(backing: entry, plain: plainPath, report: &r, progress: progress)
+        case .symlink:
+            r.symlinks += 1
+            do { _ = try readSymlink(VaultEntry(plainPath: plainPath, backingPath: entry, info: st)) } catch {
+                finding(&r, .damage, entry, plainPath, "the symlink target does not authenticate", quarantine: quarantine)
             }
+        case .file:
+            r.files += 1
+            do {
+                try readFile(VaultEntry(plainPath: plainPath, backingPath: entry, info: st)) { r.bytes += $0.count }
+            } catch let SottoError.integrity(_, _, detail) {
+                finding(&r, .damage, entry, plainPath, detail, quarantine: quarantine)
+            } catch {
+                finding(&r, .damage, entry, plainPath, "\(error)")
+            }
+            progress?(r)
+        case .other:
+            break  // FIFOs, sockets, devices: no content to check
         }
     }
 
