@@ -11,7 +11,8 @@ import Foundation
 ///
 /// The mount shows such a copy under the original's plaintext name with ` (conflict LABEL)`
 /// before the extension — `interview (conflict 2026-11-25 1412).txt` — so both versions can be
-/// opened and merged (gocryptfs and Cryptomator hide or garble them).
+/// opened and merged (a mount that only decrypts names would leave them out: a marked name is
+/// not a valid encrypted name).
 public struct ConflictCopy: Equatable, Sendable {
     /// The backing name the copy was made of (an encrypted name, or `data` in a long-name container).
     public let original: String
@@ -27,7 +28,6 @@ public struct ConflictCopy: Equatable, Sendable {
     public static let displayMarker = Array(" (conflict ".utf8)
 
     public static func parse(_ raw: String) -> ConflictCopy? {
-        let u = Array(raw.utf8)
         // Syncthing: ".sync-conflict-YYYYMMDD-HHMMSS-XXXXXXX" at the end.
         if let r = raw.range(of: syncthingMarker, options: .backwards) {
             let tail = Array(raw[r.upperBound...].utf8)
@@ -40,7 +40,7 @@ public struct ConflictCopy: Equatable, Sendable {
             }
         }
         // Dropbox / Nextcloud: " (… conflicted copy …)" at the end.
-        if u.last == UInt8(ascii: ")"), let open = raw.range(of: " (", options: .backwards) {
+        if raw.hasSuffix(")"), let open = raw.range(of: " (", options: .backwards) {
             let inner = String(raw[open.upperBound...].dropLast())
             if inner.contains(dropboxMarker), !inner.contains("("), !inner.contains(")") {
                 // Keep the date and time it carries ("2026-11-25 141200" → "2026-11-25 1412").

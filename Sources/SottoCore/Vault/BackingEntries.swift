@@ -57,13 +57,14 @@ extension Vault {
     /// the one under the earliest ID keeps the name (as lookups find it) and the others are
     /// `copy 2`, `copy 3`. Names that would clash with a real entry (`taken`) or another copy
     /// carry the tool's whole marker instead of the short label.
-    public func conflictCopies(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs,
-                               taken: Set<[UInt8]> = []) -> [(name: [UInt8], backingPath: String, copy: ConflictCopy)] {
+    /// `twins`: when the caller has them already.
+    public func conflictCopies(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs, taken: Set<[UInt8]> = [],
+                               twins known: [Twin]? = nil) -> [(name: [UInt8], backingPath: String, copy: ConflictCopy)] {
         var found: [(plain: [UInt8], backingPath: String, copy: ConflictCopy)] = []
-        for twin in twins(in: backingDir, names: raw, ids: ids) {
+        for twin in known ?? twins(in: backingDir, names: raw, ids: ids) {
             found.append((twin.name, twin.backingPath, ConflictCopy(original: twin.original, suffix: "", label: "copy \(twin.rank)")))
         }
-        for r in raw.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+        for r in raw {
             let text = String(decoding: r, as: UTF8.self)
             switch BackingName(r) {
             case .conflict(let c):
@@ -98,10 +99,11 @@ extension Vault {
         return out
     }
 
+    public typealias Twin = (name: [UInt8], backingPath: String, original: String, rank: Int)
+
     /// Entries of a merged directory whose name another entry also has (under another ID), with
     /// their rank (2, 3, …) by ID order; rank 1 keeps the name. Empty for a directory with one ID.
-    func twins(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs)
-        -> [(name: [UInt8], backingPath: String, original: String, rank: Int)] {
+    func twins(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs) -> [Twin] {
         guard ids.all.count > 1 else { return [] }
         var byName: [[UInt8]: [(idIndex: Int, backingPath: String, original: String)]] = [:]
         for r in raw {
@@ -123,7 +125,7 @@ extension Vault {
                 if let n = names.decrypt(encoded, directoryID: id) { byName[n, default: []].append((k, path, original)); break }
             }
         }
-        var out: [(name: [UInt8], backingPath: String, original: String, rank: Int)] = []
+        var out: [Twin] = []
         for (name, entries) in byName where entries.count > 1 {
             let ranked = entries.sorted { ($0.idIndex, $0.backingPath) < ($1.idIndex, $1.backingPath) }
             for (i, e) in ranked.enumerated().dropFirst() { out.append((name, e.backingPath, e.original, i + 1)) }

@@ -137,9 +137,10 @@ extension Vault {
             entries.append((name, VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: entryPath, info: st)))
         }
         // Twins (one name made under two IDs): the copies leave the real name to the first.
-        let twinPaths = Set(twins(in: dir.backingPath, names: raw, ids: ids).map(\.backingPath))
+        let twinList = twins(in: dir.backingPath, names: raw, ids: ids)
+        let twinPaths = Set(twinList.map(\.backingPath))
         entries.removeAll { twinPaths.contains($0.entry.backingPath) }
-        for c in conflictCopies(in: dir.backingPath, names: raw, ids: ids, taken: Set(entries.map(\.name))) {
+        for c in conflictCopies(in: dir.backingPath, names: raw, ids: ids, taken: Set(entries.map(\.name)), twins: twinList) {
             guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
             entries.append((c.name, VaultEntry(plainPath: Self.join(dir.plainPath, c.name), backingPath: c.backingPath, info: st)))
         }
