@@ -42,7 +42,7 @@ public struct VaultConfig: Equatable {
         public var wrappedNewMasterKey: [UInt8]
         public var newSlots: [Slot]
 
-        func associatedData(vaultID: [UInt8]) -> [UInt8] { Array("sotto-rekey-v2|vault=\(Hex.encode(vaultID))".utf8) }
+        static func associatedData(vaultID: [UInt8]) -> [UInt8] { Array("sotto-rekey-v2|vault=\(Hex.encode(vaultID))".utf8) }
     }
 
     public var version: Int

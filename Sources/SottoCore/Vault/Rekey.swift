@@ -57,7 +57,8 @@ public final class Rekeying {
         let newMaster: SecretBytes
         let resumed: Bool
         if let rekey = config.rekey {
-            guard let m = try KeyWrap.unwrap(rekey.wrappedNewMasterKey, under: wrapKey, aad: rekey.associatedData(vaultID: config.vaultID)) else {
+            guard let m = try KeyWrap.unwrap(rekey.wrappedNewMasterKey, under: wrapKey,
+                                             aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)) else {
                 throw SottoError.configDamaged(path: path, detail: "the rekey in progress does not open with this vault's key")
             }
             newMaster = m
@@ -79,9 +80,8 @@ public final class Rekeying {
                 }
                 newSlots.append(try VaultConfig.makeSlot(index: s.index, masterKey: newMaster, password: pw, kdf: s.kdf, vaultID: config.vaultID))
             }
-            let rekey = VaultConfig.PendingRekey(wrappedNewMasterKey: [], newSlots: newSlots)
             pending.rekey = VaultConfig.PendingRekey(
-                wrappedNewMasterKey: try KeyWrap.wrap(newMaster, under: wrapKey, aad: rekey.associatedData(vaultID: config.vaultID)),
+                wrappedNewMasterKey: try KeyWrap.wrap(newMaster, under: wrapKey, aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)),
                 newSlots: newSlots)
             pending.version = VaultConfig.rekeyVersion
             try pending.seal(keys: old.keys)
