@@ -39,6 +39,9 @@ struct Rekey: ParsableCommand {
     func run() throws {
         let config = try Vault.readConfig(at: vault.vault)
         let files = Dictionary(otherPasswordFiles.compactMap(Self.parse).map { ($0.slot, $0.file) }, uniquingKeysWith: { $1 })
+        if let unknown = files.keys.sorted().first(where: { i in !config.slots.contains { $0.index == i } }) {
+            throw SottoError.keySlot("--other-password-file names key slot \(unknown), which is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
+        }
         let terminal = isatty(0) == 1 && isatty(2) == 1
         if config.rekey == nil, !dropOtherSlots, !terminal, config.slots.count > 1 {
             // Unattended: every other slot must be accounted for up front, since there is no one to ask.

@@ -491,6 +491,9 @@ extension Scratch {
         // Another slot, no one to ask and no flag: refused before the password is even read.
         let unattended = try CLI.run(["rekey", vault] + s.pw, withoutTerminal: true)
         #expect(unattended.code == SottoError.ExitCode.keySlot && unattended.err.contains("--drop-other-slots"), "\(unattended.err)")
+        // A slot that is not in use.
+        let noSlot = try CLI.run(["rekey", vault, "--other-password-file", "5=" + s.p("pw2")] + s.pw)
+        #expect(noSlot.code == SottoError.ExitCode.keySlot && noSlot.err.contains("slot 5"), "\(noSlot.err)")
         // A wrong password for the slot to keep.
         let wrongOther = try CLI.run(["rekey", vault, "--other-password-file", "1=" + s.p("bad")] + s.pw)
         #expect(wrongOther.code == SottoError.ExitCode.keySlot && wrongOther.err.contains("slot 1"), "\(wrongOther.err)")
