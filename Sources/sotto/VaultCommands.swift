@@ -57,7 +57,7 @@ struct Init: ParsableCommand {
         }
         let pw = try password.read(prompt: "New vault password: ", confirm: true)
         let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
-        print("created vault '\(vault.vault)' (format v\(VaultConfig.currentVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
+        print("created vault '\(vault.vault)' (format v\(VaultConfig.baseVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
         if recoveryKey {
             try addRecoveryKey(to: created, vaultPath: vault.vault)
         } else {
