@@ -95,8 +95,7 @@ def devices():
     yield a, b, remote
     for d in (a, b):
         d.unmount()
-    if os.environ.get("KEEP") is None:
-        shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is installed by tools/install-deps")
