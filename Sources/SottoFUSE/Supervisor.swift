@@ -13,6 +13,8 @@ final class Supervisor: @unchecked Sendable {
         let vault: String
         let mountpoint: String
         let readOnly: Bool
+        /// Optional: a daemon of an earlier build does not write it.
+        let shared: Bool?
         let mountedSince: Int
         var openFiles: Int
         var lastAccess: Int
@@ -42,7 +44,7 @@ final class Supervisor: @unchecked Sendable {
         self.idleLimit = idleLimit
         let now = Int(time(nil))
         status = Status(pid: getpid(), vault: mount.vault.path, mountpoint: mountpoint, readOnly: mount.readOnly,
-                        mountedSince: now, openFiles: 0, lastAccess: now, idleLimitSeconds: idleLimit)
+                        shared: mount.shared, mountedSince: now, openFiles: 0, lastAccess: now, idleLimitSeconds: idleLimit)
         statusPath = Self.runtimeDirectory + "/\(getpid()).json"
     }
 

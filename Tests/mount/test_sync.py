@@ -9,6 +9,7 @@ reached the remote. Also: what `--shared` promises when files change under the m
 readable names of Syncthing and Dropbox conflict copies, and that an edit rewrites only the
 blocks it touches (what makes block-level sync cheap)."""
 import errno
+import json
 import os
 import pathlib
 import shutil
@@ -335,6 +336,8 @@ def pair():
 def test_shared_mount_shows_changes_and_never_mixes_versions(pair):
     a, other = pair
     a.mount()
+    mnt = os.path.realpath(a.mnt)
+    eventually(lambda: any(e["mountpoint"] == mnt and e["shared"] for e in json.loads(sotto("status", "--json").stdout)))
     (a.mnt / "live.txt").write_bytes(b"A" * 4_000_000)
     (a.mnt / "gone.txt").write_text("to be deleted elsewhere\n")
     before = set(os.listdir(a.dir))
