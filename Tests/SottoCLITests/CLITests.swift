@@ -525,6 +525,8 @@ extension Scratch {
         let rerun = try CLI.run(["rekey", vault] + s.pw)
         #expect(rerun.code == 0 && rerun.err.contains("finishing"), "\(rerun.err)")
         if interruption.hasPrefix("tear") { #expect(rerun.stdout.contains("put back 1 file header"), "\(rerun.stdout)") }
+        // Nothing wrapped under the old key is left behind: no journal, no temporary.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: vault).filter { $0.hasPrefix("sotto.rekey") }.isEmpty)
         try expectAll(files, in: vault, password: s.pw)
         FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: oldConfig)
         #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)

@@ -24,7 +24,8 @@ public struct RekeyReport: Sendable {
 /// stopped. Each entry is always under exactly one of the two keys: a name changes by one
 /// rename, a symlink by rename over it, a header by an in-place write whose old bytes are first
 /// saved in `sotto.rekey.journal` (a torn 78-byte write is put back from there). Only after
-/// everything is durable (`syncfs`) does the config drop the old key slots.
+/// everything is durable (`syncfs`) and the journal is gone does the config drop the old key
+/// slots.
 public final class Rekeying {
     public let vaultPath: String
     /// Whether this run finishes one that was interrupted.
@@ -123,10 +124,18 @@ public final class Rekeying {
         try walk(vaultPath, plain: "/")
         try flushBatch()
         try io("sync", vaultPath) { () throws(Errno) in try retryingSyscall { sotto_syncfs(lock.descriptor.rawValue) } }
+        // The journal holds headers wrapped under the old key: it goes before the old key stops
+        // being the config's, so no crash can leave an old config copy something to open.
+        for leftover in [BackingName.rekeyJournalFile, BackingName.rekeyJournalTemporaryFile] {
+            let path = vaultPath + "/" + leftover
+            try io("remove", path) { () throws(Errno) in
+                do throws(Errno) { try FileSystem.unlink(path) } catch { if error != .noEntry { throw error } }
+            }
+        }
+        try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
         var final = new.config
         try final.seal(keys: new.keys)
         try Vault.writeConfig(final, vaultPath: vaultPath, backup: .updated)
-        _ = try? FileSystem.unlink(vaultPath + "/" + BackingName.rekeyJournalFile)
         return report
     }
 
