@@ -103,14 +103,18 @@ extension Vault {
         let ids = try directoryIDs(of: dir, names: raw)
         var entries: [(name: [UInt8], entry: VaultEntry)] = []
         var skipped: [SkippedEntry] = []
+        var mayHoldCopies: [[UInt8]] = []  // conflict copies, and long-name containers (copies of their data sit inside)
         for r in raw {
             let rawText = String(decoding: r, as: UTF8.self)
             let backing = dir.backingPath + "/" + rawText
             var encoded: String
             var entryPath = backing
             switch BackingName(r) {
-            case .directoryID, .temporary, .config, .conflict, .syncTool:
-                continue  // conflict copies: below, once every real name is known
+            case .directoryID, .temporary, .config, .syncTool:
+                continue
+            case .conflict:
+                mayHoldCopies.append(r)  // below, once every real name is known
+                continue
             case .foreign:
                 skipped.append(SkippedEntry(backingPath: backing, reason: "not a Sotto name (left by another program?)"))
                 continue
@@ -125,6 +129,7 @@ extension Vault {
                 }
                 encoded = s
                 entryPath = backing + "/" + BackingName.longDataEntry
+                mayHoldCopies.append(r)
             }
             guard let name = ids.all.lazy.compactMap({ self.names.decrypt(encoded, directoryID: $0) }).first else {
                 skipped.append(SkippedEntry(backingPath: backing, reason: "name does not decrypt under this directory's ID (damaged, or moved from another directory)"))
@@ -140,7 +145,7 @@ extension Vault {
         let twinList = twins(in: dir.backingPath, names: raw, ids: ids)
         let twinPaths = Set(twinList.map(\.backingPath))
         entries.removeAll { twinPaths.contains($0.entry.backingPath) }
-        for c in conflictCopies(in: dir.backingPath, names: raw, ids: ids, taken: Set(entries.map(\.name)), twins: twinList) {
+        for c in conflictCopies(in: dir.backingPath, names: mayHoldCopies, ids: ids, taken: Set(entries.map(\.name)), twins: twinList) {
             guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
             entries.append((c.name, VaultEntry(plainPath: Self.join(dir.plainPath, c.name), backingPath: c.backingPath, info: st)))
         }
