@@ -55,7 +55,12 @@ struct Rekey: ParsableCommand {
         let start = Date()
         let rekeying = try Rekeying.begin(at: vault.vault, password: pw) { slot in
             if let file = files[slot.index] { return try PasswordReader.firstLine(ofFile: file) }
-            if dropOtherSlots || !terminal { return nil }
+            if dropOtherSlots { return nil }
+            // The check above assumed the password opens the one slot without a file; if it
+            // opened another, this slot would go without anyone having said so. Nothing is written yet.
+            guard terminal else {
+                throw SottoError.keySlot("key slot \(slot.index) would be dropped: give its password with --other-password-file \(slot.index)=FILE, or --drop-other-slots (nothing was changed)")
+            }
             let isRecovery = slot.kdf == RecoveryKey.kdf
             let typed = try PasswordReader.prompt(isRecovery ? "Recovery key of key slot \(slot.index) (Enter to drop the slot): "
                                                             : "Password of key slot \(slot.index) (Enter to drop the slot): ", confirm: false)

@@ -491,6 +491,10 @@ extension Scratch {
         // Another slot, no one to ask and no flag: refused before the password is even read.
         let unattended = try CLI.run(["rekey", vault] + s.pw, withoutTerminal: true)
         #expect(unattended.code == SottoError.ExitCode.keySlot && unattended.err.contains("--drop-other-slots"), "\(unattended.err)")
+        // Unattended, with a file for slot 0 only while the password opens slot 0 itself: slot 1
+        // is not dropped without being asked for.
+        let unasked = try CLI.run(["rekey", vault, "--other-password-file", "0=" + s.p("pw")] + s.pw, withoutTerminal: true)
+        #expect(unasked.code == SottoError.ExitCode.keySlot && unasked.err.contains("key slot 1 would be dropped"), "\(unasked.err)")
         // A slot that is not in use.
         let noSlot = try CLI.run(["rekey", vault, "--other-password-file", "5=" + s.p("pw2")] + s.pw)
         #expect(noSlot.code == SottoError.ExitCode.keySlot && noSlot.err.contains("slot 5"), "\(noSlot.err)")

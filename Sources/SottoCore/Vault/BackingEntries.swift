@@ -142,18 +142,26 @@ extension Vault {
         do { encoded = try names.encrypt(name, directoryID: ids.primary) } catch let e as Errno { throw e } catch { throw Errno.io }
         if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
         let container = backingDir + "/" + (try longName(encoded))
+        try FileSystem.mkdir(container, mode: 0o700)
+        do { try Self.writeLongName(encoded, into: container) } catch {
+            _ = try? FileSystem.rmdir(container)
+            throw error
+        }
+        return container + "/" + BackingName.longDataEntry
+    }
+
+    /// Writes a long-name container's `name` file: temporary file, fsync, rename, so the
+    /// container never holds a partial name.
+    static func writeLongName(_ encoded: String, into container: String) throws(Errno) {
         let tmp: String
         do { tmp = container + "/" + (try BackingName.temporaryName()) } catch { throw Errno.io }
-        try FileSystem.mkdir(container, mode: 0o700)
         do {
             try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
             try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
         } catch {
             _ = try? FileSystem.unlink(tmp)
-            _ = try? FileSystem.rmdir(container)
             throw error
         }
-        return container + "/" + BackingName.longDataEntry
     }
 
     /// The long-name container an entry's backing path is in, if any.

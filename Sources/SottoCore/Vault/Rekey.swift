@@ -229,11 +229,7 @@ public final class Rekeying {
             let nameFile = c + "/" + BackingName.longNameFile
             try io("create", c) { () throws(Errno) in
                 do throws(Errno) { try FileSystem.mkdir(c, mode: 0o700) } catch { if error != .exists { throw error } }
-                if !FileSystem.exists(nameFile) {
-                    let tmp = c + "/" + BackingName.rekeyJournalTemporaryFile
-                    try writeFileDurably(tmp, Array(newEncoded.utf8), mode: 0o400)
-                    try FileSystem.rename(tmp, nameFile)
-                }
+                if !FileSystem.exists(nameFile) { try Vault.writeLongName(newEncoded, into: c) }
             }
             target = c + "/" + BackingName.longDataEntry + suffix
         }
@@ -244,19 +240,20 @@ public final class Rekeying {
 
     /// Removes a temporary file or an emptied long-name container.
     private func removeLeftover(_ path: String, counted: Bool = true) throws {
-        try io("remove", path) { () throws(Errno) in
+        let removed = try io("remove", path) { () throws(Errno) -> Bool in
             let st = try FileSystem.lstat(path)
             if EntryKind(mode: st.st_mode) == .directory {
                 // An emptied long-name container; if anything but its name file is left, so is it.
                 let inside = try FileSystem.listDirectory(path)
-                guard inside.allSatisfy({ $0 == Array(BackingName.longNameFile.utf8) }) else { return }
+                guard inside.allSatisfy({ $0 == Array(BackingName.longNameFile.utf8) }) else { return false }
                 if !inside.isEmpty { try FileSystem.unlink(path + "/" + BackingName.longNameFile) }
                 try FileSystem.rmdir(path)
             } else {
                 try FileSystem.unlink(path)
             }
+            return true
         }
-        if counted { report.leftoversRemoved += 1 }
+        if counted && removed { report.leftoversRemoved += 1 }
     }
 
     private func rekeyHeader(_ path: String, _ st: stat, _ plainPath: String) throws {
