@@ -40,3 +40,9 @@ static inline int sotto_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC);
 /* syncfs is a GNU extension too: one call makes a whole rekey batch durable. */
 int syncfs(int fd);
 static inline int sotto_syncfs(int fd) { return syncfs(fd); }
+
+/* sync_file_range is Linux-only (GNU): starts writeback of a written range without waiting. */
+int sync_file_range(int fd, long long offset, long long nbytes, unsigned int flags);
+static inline int sotto_start_writeback(int fd, long long offset, long long nbytes) {
+    return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
+}

@@ -37,8 +37,8 @@ public final class Mount: @unchecked Sendable {
     /// (`default_permissions`), as on ext4, for every user including other users with
     /// `allowOther`.
     static func mountOptions(readOnly: Bool, allowOther: Bool) -> String {
-        var o = ["fsname=sotto", "subtype=sotto", "default_permissions"]
-        if allowOther { o.append("allow_other") }
+        var o = ["fsname=sotto", "subtype=sotto"]
+        if allowOther { o += ["allow_other", "default_permissions"] }
         if readOnly { o.append("ro") }
         return o.joined(separator: ",")
     }

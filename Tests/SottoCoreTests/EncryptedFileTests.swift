@@ -25,17 +25,27 @@ import Glibc
 
     @Test(arguments: [4096, 16384])
     func randomOperationsMatchTheModel(blockSize: Int) throws {
+        try checkAgainstModel(blockSize: blockSize, sizeBlocks: 6, writeBlocks: 2, ops: 1500)
+    }
+
+    /// Writes of up to 70 blocks: the whole blocks between a write's edges are sealed on several
+    /// cores (WritePlan.sealWhole), and long appends start write-behind.
+    @Test func largeWritesSealedInPartsMatchTheModel() throws {
+        try checkAgainstModel(blockSize: 4096, sizeBlocks: 100, writeBlocks: 70, ops: 300)
+    }
+
+    func checkAgainstModel(blockSize: Int, sizeBlocks: Int, writeBlocks: Int, ops: Int) throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let v = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF, blockSize: blockSize)
         var (table, file, path) = try makeFile(v, dir, "f")
         var model = [UInt8]()
         var seed: UInt64 = 0x5EED
         func next(_ n: Int) -> Int { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Int((seed >> 33) % UInt64(n)) }
-        let maxSize = 6 * blockSize
-        for op in 0..<1500 {
+        let maxSize = sizeBlocks * blockSize
+        for op in 0..<ops {
             switch next(10) {
             case 0...4:  // write, sometimes past the end
-                let off = next(maxSize), len = 1 + next(2 * blockSize)
+                let off = next(maxSize), len = 1 + next(writeBlocks * blockSize)
                 let data = pseudoRandomBytes(len, seed: UInt64(op))
                 try data.withUnsafeBytes { try file.write($0, at: off) }
                 if model.count < off { model += [UInt8](repeating: 0, count: off - model.count) }
@@ -46,7 +56,7 @@ import Glibc
                 try file.truncate(to: size)
                 if size < model.count { model.removeSubrange(size...) } else { model += [UInt8](repeating: 0, count: size - model.count) }
             case 7...8:
-                let off = next(maxSize + 10), len = next(3 * blockSize)
+                let off = next(maxSize + 10), len = next((writeBlocks + 1) * blockSize)
                 var buf = [UInt8](repeating: 0xEE, count: len)
                 let n = try buf.withUnsafeMutableBytes { try file.read(into: $0, at: off) }
                 let expected = off >= model.count ? [] : Array(model[off..<min(model.count, off + len)])

@@ -278,7 +278,7 @@ public final class EncryptedFile: @unchecked Sendable {
     /// straight from `data`; only edge blocks whose old bytes survive are read back and merged.
     private func writeRange(_ data: UnsafeRawBufferPointer, at offset: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
         precondition(offset <= plainSize && data.count > 0)
-        let B = layout.blockSize, CB = layout.cipherBlockSize, n = AESGCM.nonceSize
+        let B = layout.blockSize, CB = layout.cipherBlockSize
         let oldSize = plainSize
         let end = offset + data.count
         let newSize = max(oldSize, end)
@@ -286,55 +286,65 @@ public final class EncryptedFile: @unchecked Sendable {
         let first = offset / B
         let lastWritten = newSize > oldSize ? newFinal : (end - 1) / B
         let count = lastWritten - first + 1
+        // Every block but the last is whole, so block i lands at (i - first) * CB.
+        let total = (count - 1) * CB + min(B, newSize - lastWritten * B) + AESGCM.overhead
 
-        let sealed = scratch.sealed(count * CB)
-        let nonces = scratch.nonces(count * n)
+        let sealed = scratch.sealed(total)
+        let nonces = scratch.nonces(count * AESGCM.nonceSize)
         try SecureRandom.fill(nonces)
-        var out = 0
-        var extensionStart: Int?  // where the blocks past the old final one begin in `sealed`
-        for i in first...lastWritten {
-            if i == oldFinal + 1 { extensionStart = out }
-            let blockStart = i * B
-            let len = min(B, newSize - blockStart)
-            let oldLen = i <= oldFinal ? max(0, min(B, oldSize - blockStart)) : 0
-            let survives = oldLen > 0 && !(offset <= blockStart && end >= blockStart + oldLen)
-            let plaintext: UnsafeRawBufferPointer
-            if !survives && offset <= blockStart && end >= blockStart + len {
-                plaintext = UnsafeRawBufferPointer(rebasing: data[(blockStart - offset)..<(blockStart - offset + len)])
-            } else {
-                let merged = scratch.block
-                if survives { _ = try openBlock(i, size: oldSize, cipher: cipher, scratch: scratch) }
-                if len > oldLen || !survives {
-                    let zeroFrom = survives ? oldLen : 0
-                    if len > zeroFrom { memset(merged.baseAddress! + zeroFrom, 0, len - zeroFrom) }
-                }
-                let from = max(offset, blockStart), to = min(end, blockStart + len)
-                if to > from {
-                    (merged.baseAddress! + (from - blockStart)).copyMemory(from: data.baseAddress! + (from - offset), byteCount: to - from)
-                }
-                plaintext = UnsafeRawBufferPointer(rebasing: merged[0..<len])
-            }
-            let dst = UnsafeMutableRawBufferPointer(rebasing: sealed[out..<(out + len + AESGCM.overhead)])
-            dst.baseAddress!.copyMemory(from: nonces.baseAddress! + (i - first) * n, byteCount: n)
-            try cipher.seal(index: i, last: i == newFinal, plaintext: plaintext, into: dst, gcm: scratch.gcm)
-            out += len + AESGCM.overhead
+        let plan = WritePlan(data: data, offset: offset, oldSize: oldSize, newSize: newSize, first: first, newFinal: newFinal,
+                             sealed: sealed, nonces: UnsafeRawBufferPointer(nonces), cipher: cipher, layout: layout)
+        // The edge blocks may merge old bytes (a read through the scratch block); the blocks
+        // between are sealed straight from `data`, on several cores when there are many.
+        try plan.seal(first, scratch: scratch) { i, s in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
+        if count > 1 {
+            try plan.seal(lastWritten, scratch: scratch) { i, s in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
         }
+        if count > 2 { try plan.sealWhole((first + 1)..<lastWritten, scratch: scratch, codecs: codecs) }
         scratch.wipeBlock()
         let at = layout.cipherOffset(ofBlock: first)
-        if let split = extensionStart {
+        if oldFinal + 1 <= lastWritten {
             // Growing: write the new blocks first. If the disk is full, cut them off again and the
             // file keeps its old content, intact; only then rewrite the blocks it already had.
+            let split = (oldFinal + 1 - first) * CB
             do {
-                try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[split..<out]), at: at + split)
+                try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[split..<total]), at: at + split)
             } catch {
                 try? fd.truncate(to: layout.ciphertextSize(plaintextSize: oldSize))
                 throw error
             }
             try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<split]), at: at)
         } else {
-            try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<out]), at: at)
+            try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<total]), at: at)
         }
         plainSize = newSize
+        writeBehind(offset: offset, end: end)
+    }
+
+    // MARK: Write-behind
+
+    /// A file written front to back (a recording, a copy, `dd`) has its ciphertext sent to disk
+    /// in chunks of this size as it goes, rather than all at the final fsync: the disk writes
+    /// while the next chunks are encrypted. Only for sequential writes; a file rewritten in place
+    /// (a database) is left to the kernel, as its pages may change again soon.
+    static let writeBehindChunk = 8 << 20
+    /// Where the last write ended (plaintext), and the ciphertext offset up to which writeback
+    /// has been started; both under the write lock.
+    private var sequentialEnd: Int?
+    private var writebackStarted = 0
+
+    private func writeBehind(offset: Int, end: Int) {
+        // Only whole blocks: the final block is rewritten by the next append.
+        let done = layout.cipherOffset(ofBlock: end / layout.blockSize)
+        defer { sequentialEnd = end }
+        guard offset == sequentialEnd else {
+            writebackStarted = done
+            return
+        }
+        if done - writebackStarted >= Self.writeBehindChunk {
+            fd.startWriteback(offset: writebackStarted, length: done - writebackStarted)
+            writebackStarted = done
+        }
     }
 
     private func shrink(to newSize: Int, cipher: BlockCipher, scratch: CodecScratch) throws {

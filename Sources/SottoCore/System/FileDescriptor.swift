@@ -1,3 +1,4 @@
+import CSottoShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -117,6 +118,12 @@ public struct FileDescriptor: Sendable {
     public func sync() throws(Errno) { try retryingSyscall { fsync(rawValue) } }
 
     public func truncate(to size: Int) throws(Errno) { try retryingSyscall { ftruncate(rawValue, off_t(size)) } }
+
+    /// Starts writing a range of this file's dirty pages to disk without waiting for it
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); durability still needs `sync()`.
+    public func startWriteback(offset: Int, length: Int) {
+        _ = sotto_start_writeback(rawValue, Int64(offset), Int64(length))
+    }
 }
 
 /// Calls `body` with a NUL-terminated copy of `bytes`.
