@@ -33,9 +33,10 @@ public final class Mount: @unchecked Sendable {
         self.shared = shared
     }
 
-    /// Mount options: the kernel checks permissions against the modes Sotto reports
-    /// (`default_permissions`), as on ext4, for every user including other users with
-    /// `allowOther`.
+    /// Mount options. With `allowOther` the kernel checks every user against the modes Sotto
+    /// reports (`default_permissions`), as on ext4. Without it only the mounting user gets in and
+    /// the daemon runs as that user, so the backing filesystem's checks are the same ones; the
+    /// kernel's would cost a GETATTR of the parent before each entry an `rm -rf` or untar touches.
     static func mountOptions(readOnly: Bool, allowOther: Bool) -> String {
         var o = ["fsname=sotto", "subtype=sotto"]
         if allowOther { o += ["allow_other", "default_permissions"] }
