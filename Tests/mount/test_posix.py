@@ -1,6 +1,7 @@
 """POSIX semantics as ext4 gives them (run as root): modes, ownership, times, links, errnos."""
 import errno
 import os
+import pathlib
 import stat
 import time
 
@@ -45,6 +46,15 @@ def test_setgid_directory_passes_its_group_on(vault):
     assert os.stat(d / "sub").st_mode & stat.S_ISGID
 
 
+def mount_options(mnt):
+    """The options of the mount at `mnt`, as /proc/mounts lists them."""
+    for line in pathlib.Path("/proc/mounts").read_text().splitlines():
+        f = line.split()
+        if f[1] == str(mnt):
+            return f[3]
+    raise AssertionError(f"{mnt} is not mounted")
+
+
 def test_ownership_as_root(vault):
     f = vault.path("owned")
     f.write_text("x")
@@ -59,8 +69,11 @@ def test_ownership_as_root(vault):
     os.chmod(vault.mnt, 0o777)
     as_user = ["setpriv", "--reuid=1005", "--regid=1006", "--clear-groups"]
     assert run(*as_user, "ls", vault.mnt, check=False).returncode != 0
+    # A private mount leaves the checks to the backing filesystem (the daemon is that user).
+    assert "default_permissions" not in mount_options(vault.mnt)
     # With it, the kernel checks modes for them, and what they make is theirs.
     vault.remount("--allow-other")
+    assert {"allow_other", "default_permissions"} <= set(mount_options(vault.mnt).split(","))
     run(*as_user, "touch", vault.path("byuser-file"))
     st = os.stat(vault.path("byuser-file"))
     assert (st.st_uid, st.st_gid) == (1005, 1006)
