@@ -296,10 +296,9 @@ public final class EncryptedFile: @unchecked Sendable {
                              sealed: sealed, nonces: UnsafeRawBufferPointer(nonces), cipher: cipher, layout: layout)
         // The edge blocks may merge old bytes (a read through the scratch block); the blocks
         // between are sealed straight from `data`, on several cores when there are many.
-        try plan.seal(first, scratch: scratch) { i, s in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
-        if count > 1 {
-            try plan.seal(lastWritten, scratch: scratch) { i, s in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
-        }
+        let openOld = { (i: Int, s: CodecScratch) throws -> Int in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
+        try plan.seal(first, scratch: scratch, openOld: openOld)
+        if count > 1 { try plan.seal(lastWritten, scratch: scratch, openOld: openOld) }
         if count > 2 { try plan.sealWhole((first + 1)..<lastWritten, scratch: scratch, codecs: codecs) }
         scratch.wipeBlock()
         let at = layout.cipherOffset(ofBlock: first)
