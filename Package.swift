@@ -19,10 +19,14 @@ let package = Package(
                        providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CSottoShims"),
         .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // FUSE over io_uring beside libfuse 3.14 (which predates it): the one C target with code,
+        // because it drives io_uring's shared rings, which need C's atomics and layouts.
+        .target(name: "CFuseRing", dependencies: ["CFuse3"],
+                linkerSettings: [.linkedLibrary("uring")]),
         // The vault format and crypto. No FUSE dependency: the CLI uses it offline.
         .target(name: "SottoCore", dependencies: ["CLibCrypto", "CArgon2", "CSottoShims"]),
         // The FUSE adapter: a thin layer mapping kernel requests onto SottoCore.
-        .target(name: "SottoFUSE", dependencies: ["SottoCore", "CFuse3", "CSottoShims"]),
+        .target(name: "SottoFUSE", dependencies: ["SottoCore", "CFuse3", "CFuseRing", "CSottoShims"]),
         .executableTarget(name: "sotto", dependencies: [
             "SottoCore", "SottoFUSE", "CSottoShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

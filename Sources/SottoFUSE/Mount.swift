@@ -1,4 +1,5 @@
 import CFuse3
+import CFuseRing
 import SottoCore
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,12 @@ public final class Mount: @unchecked Sendable {
     /// Set while running: publishes status, enforces the idle limit, and is told of each request.
     var supervisor: Supervisor?
 
-    public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ready: () -> Void) throws {
+    /// Whether requests arrive through io_uring (set once FUSE_INIT has been answered).
+    public private(set) var transport = "/dev/fuse"
+    private var ring: OpaquePointer?
+
+    public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ioUring: Bool = true,
+                    ready: () -> Void) throws {
         var ops = Self.operations()
         let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -68,6 +74,13 @@ public final class Mount: @unchecked Sendable {
             throw MountError.setup("the kernel refused the mount (is /dev/fuse available, and fuse3 installed?)")
         }
         defer { fuse_session_unmount(session) }
+        ring = sotto_ring_attach(session, ioUring ? 1 : 0, 0, { context, state, message in
+            let m = Unmanaged<Mount>.fromOpaque(context!).takeUnretainedValue()
+            if state == Int32(SOTTO_RING_SERVING.rawValue) { m.transport = "io_uring" }
+            m.log.info(String(cString: message!))
+        }, me.toOpaque())
+        guard ring != nil else { throw MountError.setup("out of memory setting up the request transport") }
+        defer { sotto_ring_stop(ring) }
         guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")

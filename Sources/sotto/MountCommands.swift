@@ -25,6 +25,8 @@ struct MountCommand: ParsableCommand {
     var shared = false
     @Flag(name: .customLong("allow-other"), help: "Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.")
     var allowOther = false
+    @Flag(name: .customLong("no-io-uring"), help: "Take requests through /dev/fuse even where the kernel offers FUSE over io_uring (docs/architecture.md).")
+    var noIOUring = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
     var logFile: String?
     @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).", valueName: "DURATION"))
@@ -100,7 +102,8 @@ struct MountCommand: ParsableCommand {
         _ = chdir("/")  // do not keep the launcher's working directory busy
         let mount = try Mount(vault: opened, readOnly: readOnly, shared: shared, log: log)
         do {
-            try mount.run(mountpoint: mp, allowOther: allowOther, idleLimit: idle.flatMap(Self.seconds)) {
+            try mount.run(mountpoint: mp, allowOther: allowOther, idleLimit: idle.flatMap(Self.seconds),
+                          ioUring: !noIOUring) {
                 if let readyFD {
                     var one: UInt8 = 1
                     _ = write(readyFD, &one, 1)
@@ -126,6 +129,7 @@ struct MountCommand: ParsableCommand {
         if readOnly { args.append("--read-only") }
         if shared { args.append("--shared") }
         if allowOther { args.append("--allow-other") }
+        if noIOUring { args.append("--no-io-uring") }
         if let logFile { args += ["--log", FileSystem.canonicalPath(logFile)] }
         if let idle { args += ["--idle", idle] }
 

@@ -1,0 +1,453 @@
+/* FUSE over io_uring beside libfuse 3.14: see include/sotto_fuse_ring.h for what and why.
+ *
+ * Kernel interface (FUSE protocol 7.42, Linux 6.14+; Documentation/filesystems/fuse-io-uring.rst):
+ * each ring entry is a header buffer (struct ring_header) and a payload buffer, handed to the
+ * kernel by an IORING_OP_URING_CMD on /dev/fuse. A REGISTER or COMMIT_AND_FETCH command completes
+ * when a request has been written into the entry: its fuse_in_header, its fixed per-operation
+ * argument (op_in) and the rest (names, write data) in the payload. The reply goes back the same
+ * way: fuse_out_header in the header buffer, the reply's arguments in the payload, and a
+ * COMMIT_AND_FETCH that also asks for the next request. The kernel uses the ring only when the
+ * FUSE_INIT reply announces it and every CPU's queue has registered an entry. */
+#define _GNU_SOURCE
+#include "sotto_fuse_ring.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* --- kernel ABI (uapi linux/fuse.h of 6.14+; Debian 12's headers are older) --- */
+enum { RING_IN_OUT_SIZE = 128, RING_OP_IN_SIZE = 128 };
+
+struct ring_entry_in_out {
+    uint64_t flags;
+    uint64_t commit_id;   /* the request's unique, echoed in the commit */
+    uint32_t payload_sz;  /* bytes used in the payload buffer, either direction */
+    uint32_t padding;
+    uint64_t reserved;
+};
+
+struct ring_header {
+    char in_out[RING_IN_OUT_SIZE];  /* fuse_in_header on fetch, fuse_out_header on commit */
+    char op_in[RING_OP_IN_SIZE];    /* the operation's fixed argument (in_args[0]) */
+    struct ring_entry_in_out entry;
+};
+
+struct ring_cmd {  /* in the 80-byte command area of a 128-byte SQE */
+    uint64_t flags;
+    uint64_t commit_id;
+    uint16_t qid;
+    uint8_t padding[6];
+};
+
+enum { CMD_REGISTER = 1, CMD_COMMIT_AND_FETCH = 2 };
+#define INIT_FLAG2_OVER_IO_URING (1u << 9)  /* FUSE_OVER_IO_URING, bit 41 of the 64 flag bits */
+
+_Static_assert(sizeof(struct ring_entry_in_out) == 32, "fuse_uring_ent_in_out is 32 bytes");
+_Static_assert(sizeof(struct ring_cmd) == 24, "fuse_uring_cmd_req is 24 bytes");
+
+/* Room in front of each payload buffer: a request is rebuilt there as one contiguous message
+ * (in header, op argument, then the payload where the kernel put it), as /dev/fuse would have
+ * delivered it, without copying the payload (up to 1 MiB of write data). */
+enum { PREFIX = 4096 };
+/* One thread per queue answers requests one at a time; a second entry lets the kernel hand over
+ * the next request while the thread still works on one. */
+enum { DEFAULT_DEPTH = 2 };
+#define STOP_TOKEN ((uint64_t)1)
+
+struct queue;
+
+struct entry {
+    struct queue *queue;
+    struct ring_header *header;
+    char *area;          /* mmap: PREFIX bytes, then the payload */
+    char *payload;
+    size_t area_size;
+    struct iovec iov[2];
+    uint64_t unique;
+    uint64_t commit_id;
+    int last_cmd;
+    int replied;
+    int live;            /* a command of this entry is with the kernel */
+};
+
+struct queue {
+    struct sotto_ring *ring;
+    int qid;
+    pthread_t thread;
+    int thread_started;
+    struct io_uring uring;
+    int uring_ready;
+    int stop_fd;
+    struct entry *entries;
+    int depth;
+};
+
+struct sotto_ring {
+    struct fuse_session *se;
+    int fd;
+    int want;
+    int depth;
+    sotto_ring_notify notify;
+    void *context;
+    _Atomic int state;
+    _Atomic uint64_t init_unique;  /* 0 until the INIT request is read */
+    _Atomic int kernel_offers;
+    size_t payload_size;
+    int nqueues;
+    struct queue *queues;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int reported;  /* queues that have finished setting up */
+    int failures;
+    int first_error;
+};
+
+/* The session's custom I/O gets libfuse's userdata (the Mount), not ours: one mount per process. */
+static struct sotto_ring *the_ring;
+/* The ring entry whose request this thread is dispatching: its reply goes to the ring. */
+static __thread struct entry *dispatching;
+
+/* --- replies --- */
+
+static ssize_t total_length(const struct iovec *iov, int count) {
+    ssize_t n = 0;
+    for (int i = 0; i < count; i++) n += (ssize_t)iov[i].iov_len;
+    return n;
+}
+
+static ssize_t reply_to_entry(struct entry *e, const struct iovec *iov, int count) {
+    const struct fuse_out_header *given = iov[0].iov_base;
+    struct fuse_out_header *out = (struct fuse_out_header *)e->header->in_out;
+    size_t capacity = e->area_size - PREFIX, used = 0;
+    int error = given->error;
+    for (int i = 1; i < count && error == 0; i++) {
+        if (used + iov[i].iov_len > capacity) { error = -EIO; used = 0; break; }
+        memmove(e->payload + used, iov[i].iov_base, iov[i].iov_len);
+        used += iov[i].iov_len;
+    }
+    out->len = (uint32_t)(sizeof *out + used);
+    out->error = error;
+    out->unique = given->unique;
+    e->header->entry.payload_sz = (uint32_t)used;
+    e->replied = 1;
+    return total_length(iov, count);
+}
+
+static int start_queues(struct sotto_ring *r);
+
+/* The INIT reply announces io_uring when the kernel offered it; once the kernel has taken the
+ * reply the connection is initialised and the queues can register. */
+static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, int count) {
+    const struct fuse_out_header *out = iov[0].iov_base;
+    if (count != 2 || out->error != 0 || !r->want || !atomic_load(&r->kernel_offers) ||
+        iov[1].iov_len < offsetof(struct fuse_init_out, unused)) {
+        return writev(fd, iov, count);
+    }
+    struct fuse_init_out init;
+    memset(&init, 0, sizeof init);
+    memcpy(&init, iov[1].iov_base, iov[1].iov_len < sizeof init ? iov[1].iov_len : sizeof init);
+    init.flags |= FUSE_INIT_EXT;
+    init.flags2 |= INIT_FLAG2_OVER_IO_URING;
+    /* The kernel sizes a ring payload as the largest request or reply it may send. */
+    size_t payload = FUSE_MIN_READ_BUFFER;
+    if (init.max_write > payload) payload = init.max_write;
+    if ((size_t)init.max_pages * 4096 > payload) payload = (size_t)init.max_pages * 4096;
+    r->payload_size = payload;
+    struct iovec patched[2] = { iov[0], { &init, iov[1].iov_len } };
+    ssize_t n = writev(fd, patched, 2);
+    if (n < 0) return n;
+    int err = start_queues(r);
+    if (r->notify) {
+        char message[160];
+        if (err == 0) {
+            snprintf(message, sizeof message, "requests arrive through io_uring (%d queues, one per CPU)", r->nqueues);
+        } else {
+            snprintf(message, sizeof message, "io_uring could not be set up (%s); requests arrive through /dev/fuse", strerror(-err));
+        }
+        r->notify(r->context, atomic_load(&r->state), message);
+    }
+    return n;
+}
+
+static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata) {
+    (void)userdata;
+    const struct fuse_out_header *out = iov[0].iov_base;
+    struct entry *e = dispatching;
+    if (e && !e->replied && out->unique == e->unique) return reply_to_entry(e, iov, count);
+    struct sotto_ring *r = the_ring;
+    uint64_t init = atomic_load(&r->init_unique);
+    if (init != 0 && out->unique == init) {
+        atomic_store(&r->init_unique, 0);
+        return reply_to_init(r, fd, iov, count);
+    }
+    return writev(fd, iov, count);
+}
+
+static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata) {
+    (void)userdata;
+    ssize_t n = read(fd, buf, len);
+    const struct fuse_in_header *in = buf;
+    if (n >= (ssize_t)(sizeof *in + offsetof(struct fuse_init_in, unused)) && in->opcode == FUSE_INIT) {
+        const struct fuse_init_in *init = (const void *)(in + 1);
+        int offers = (init->flags & FUSE_INIT_EXT) && (init->flags2 & INIT_FLAG2_OVER_IO_URING);
+        atomic_store(&the_ring->kernel_offers, offers);
+        atomic_store(&the_ring->init_unique, in->unique);
+    }
+    return n;
+}
+
+/* --- queues --- */
+
+static void prepare(struct queue *q, struct entry *e, int cmd) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
+    /* Never NULL: the ring has a slot per entry plus the stop poll, and each entry has at most
+     * one command outstanding. */
+    memset(sqe, 0, 128);
+    sqe->opcode = IORING_OP_URING_CMD;
+    sqe->fd = q->ring->fd;
+    sqe->cmd_op = (uint32_t)cmd;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)e);
+    struct ring_cmd *c = (struct ring_cmd *)sqe->cmd;
+    c->qid = (uint16_t)q->qid;
+    if (cmd == CMD_REGISTER) {
+        sqe->addr = (uint64_t)(uintptr_t)e->iov;
+        sqe->len = 2;
+    } else {
+        c->commit_id = e->commit_id;
+    }
+    e->last_cmd = cmd;
+    e->live = 1;
+}
+
+static void dispatch(struct queue *q, struct entry *e) {
+    struct sotto_ring *r = q->ring;
+    const struct fuse_in_header *in = (const void *)e->header->in_out;
+    uint32_t payload = e->header->entry.payload_sz;
+    size_t fixed = sizeof *in + payload;
+    e->commit_id = e->header->entry.commit_id;
+    e->unique = in->unique;
+    e->replied = 0;
+    if (in->len < fixed || in->len - fixed > RING_OP_IN_SIZE || payload > e->area_size - PREFIX) {
+        /* Not a request this code understands: answer it rather than leave the caller hanging. */
+        struct fuse_out_header h = { .len = sizeof h, .error = -EIO, .unique = in->unique };
+        struct iovec v = { &h, sizeof h };
+        reply_to_entry(e, &v, 1);
+    } else {
+        size_t op = in->len - fixed;
+        char *message = e->payload - op - sizeof *in;
+        memcpy(message, in, sizeof *in);
+        memcpy(message + sizeof *in, e->header->op_in, op);
+        struct fuse_buf buf = { .size = in->len, .mem = message };
+        dispatching = e;
+        fuse_session_process_buf(r->se, &buf);
+        dispatching = NULL;
+        if (!e->replied) {
+            /* Every request the kernel sends through the ring expects a reply (FORGET does not
+             * come this way); keep the entry alive with an error if none was given. */
+            struct fuse_out_header h = { .len = sizeof h, .error = -EIO, .unique = e->unique };
+            struct iovec v = { &h, sizeof h };
+            reply_to_entry(e, &v, 1);
+        }
+    }
+    prepare(q, e, CMD_COMMIT_AND_FETCH);
+}
+
+static int setup_queue(struct queue *q) {
+    struct sotto_ring *r = q->ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
+    p.cq_entries = (unsigned)(q->depth + 1) * 2;
+    int rc = io_uring_queue_init_params((unsigned)q->depth + 1, &q->uring, &p);
+    if (rc < 0) return rc;
+    q->uring_ready = 1;
+    q->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (q->stop_fd < 0) return -errno;
+    q->entries = calloc((size_t)q->depth, sizeof *q->entries);
+    if (!q->entries) return -ENOMEM;
+    for (int i = 0; i < q->depth; i++) {
+        struct entry *e = &q->entries[i];
+        e->queue = q;
+        if (posix_memalign((void **)&e->header, 4096, sizeof *e->header) != 0) return -ENOMEM;
+        memset(e->header, 0, sizeof *e->header);
+        e->area_size = PREFIX + r->payload_size;
+        /* Untouched pages cost nothing: a queue that only sees small requests stays small. */
+        e->area = mmap(NULL, e->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (e->area == MAP_FAILED) { e->area = NULL; return -ENOMEM; }
+        e->payload = e->area + PREFIX;
+        e->iov[0] = (struct iovec){ e->header, sizeof *e->header };
+        e->iov[1] = (struct iovec){ e->payload, r->payload_size };
+        prepare(q, e, CMD_REGISTER);
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
+    io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, STOP_TOKEN);
+    rc = io_uring_submit(&q->uring);
+    if (rc < 0) return rc;
+    /* A refused REGISTER completes at once; an accepted one only when a request comes. */
+    struct io_uring_cqe *cqe;
+    if (io_uring_peek_cqe(&q->uring, &cqe) == 0 && cqe->res < 0) return cqe->res;
+    return 0;
+}
+
+static void report(struct sotto_ring *r, int error) {
+    pthread_mutex_lock(&r->lock);
+    r->reported++;
+    if (error) {
+        r->failures++;
+        if (!r->first_error) r->first_error = error;
+    }
+    pthread_cond_broadcast(&r->changed);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *serve_queue(void *arg) {
+    struct queue *q = arg;
+    /* Signals (SIGTERM: unmount) must reach libfuse's own threads, which end the session loop. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* The point of a queue per CPU: the answering thread runs where its callers run. A CPU that
+     * is possible but offline simply leaves its queue unbound. */
+    cpu_set_t cpu;
+    CPU_ZERO(&cpu);
+    CPU_SET(q->qid, &cpu);
+    (void)sched_setaffinity(0, sizeof cpu, &cpu);
+    char name[16];
+    snprintf(name, sizeof name, "sotto-ring-%d", q->qid);
+    pthread_setname_np(pthread_self(), name);
+
+    int err = setup_queue(q);
+    report(q->ring, err);
+    if (err) return NULL;
+
+    for (int running = 1; running;) {
+        int rc = io_uring_submit_and_wait(&q->uring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+        struct io_uring_cqe *cqe;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&q->uring, head, cqe) {
+            seen++;
+            if (cqe->user_data == STOP_TOKEN) { running = 0; continue; }
+            struct entry *e = (struct entry *)(uintptr_t)cqe->user_data;
+            e->live = 0;
+            if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
+                prepare(q, e, e->last_cmd);
+            } else if (cqe->res < 0) {
+                /* ENOTCONN / ECONNABORTED: the mount is going away; this entry is done. */
+            } else {
+                dispatch(q, e);
+            }
+        }
+        io_uring_cq_advance(&q->uring, seen);
+    }
+    return NULL;
+}
+
+static int start_queues(struct sotto_ring *r) {
+    int n = get_nprocs_conf();
+    if (n < 1) n = 1;
+    r->queues = calloc((size_t)n, sizeof *r->queues);
+    if (!r->queues) {
+        atomic_store(&r->state, SOTTO_RING_FAILED);
+        return -ENOMEM;
+    }
+    r->nqueues = n;
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        struct queue *q = &r->queues[i];
+        q->ring = r;
+        q->qid = i;
+        q->depth = r->depth;
+        q->stop_fd = -1;
+        if (pthread_create(&q->thread, NULL, serve_queue, q) != 0) break;
+        q->thread_started = 1;
+        started++;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (r->reported < started) pthread_cond_wait(&r->changed, &r->lock);
+    int err = started < n ? -EAGAIN : r->failures ? r->first_error : 0;
+    pthread_mutex_unlock(&r->lock);
+    if (err) {
+        /* The kernel keeps using /dev/fuse until every queue has registered, so a partial ring is
+         * harmless; stop it now rather than keep idle threads. */
+        atomic_store(&r->state, SOTTO_RING_FAILED);
+        sotto_ring_stop(r);
+        return err;
+    }
+    atomic_store(&r->state, SOTTO_RING_SERVING);
+    return 0;
+}
+
+static void stop_queues(struct sotto_ring *r) {
+    for (int i = 0; i < r->nqueues; i++) {
+        struct queue *q = &r->queues[i];
+        if (q->thread_started) {
+            if (q->stop_fd >= 0) eventfd_write(q->stop_fd, 1);
+            pthread_join(q->thread, NULL);
+            q->thread_started = 0;
+        }
+    }
+    for (int i = 0; i < r->nqueues; i++) {
+        struct queue *q = &r->queues[i];
+        /* Closing the ring cancels the commands still with the kernel before the buffers go. */
+        if (q->uring_ready) io_uring_queue_exit(&q->uring);
+        q->uring_ready = 0;
+        if (q->stop_fd >= 0) close(q->stop_fd);
+        q->stop_fd = -1;
+        for (int j = 0; q->entries && j < q->depth; j++) {
+            struct entry *e = &q->entries[j];
+            if (e->area) munmap(e->area, e->area_size);
+            free(e->header);
+        }
+        free(q->entries);
+        q->entries = NULL;
+    }
+    free(r->queues);
+    r->queues = NULL;
+    r->nqueues = 0;
+}
+
+struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int queue_depth,
+                                     sotto_ring_notify notify, void *context) {
+    struct sotto_ring *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->se = se;
+    r->fd = fuse_session_fd(se);
+    r->want = want_uring;
+    r->depth = queue_depth > 0 ? queue_depth : DEFAULT_DEPTH;
+    r->notify = notify;
+    r->context = context;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->changed, NULL);
+    the_ring = r;
+    static const struct fuse_custom_io io = { .writev = hook_writev, .read = hook_read };
+    if (fuse_session_custom_io(se, &io, r->fd) != 0) {
+        the_ring = NULL;
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int sotto_ring_state(const struct sotto_ring *ring) {
+    return ring ? atomic_load(&((struct sotto_ring *)ring)->state) : SOTTO_RING_OFF;
+}
+
+void sotto_ring_stop(struct sotto_ring *ring) {
+    if (!ring) return;
+    if (ring->queues) stop_queues(ring);
+}

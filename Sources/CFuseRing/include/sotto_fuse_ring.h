@@ -1,0 +1,32 @@
+#pragma once
+/* FUSE over io_uring for libfuse 3.14, which predates it (libfuse 3.18 has it built in).
+ *
+ * Requests reach the daemon through one io_uring queue per CPU, each served by a thread bound to
+ * that CPU, so the thread that answers a request is woken on the CPU its caller runs on: no
+ * cross-CPU wake-up per request. libfuse still decodes and dispatches every request
+ * (fuse_session_process_buf) and encodes every reply; this module only moves the bytes, through
+ * the session's custom I/O hooks. /dev/fuse stays in use for what the kernel never sends through
+ * the ring (FORGET, INTERRUPT, notifications) and for everything when io_uring is unavailable. */
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+struct sotto_ring;
+
+enum sotto_ring_state {
+    SOTTO_RING_OFF = 0,      /* not asked for, or the kernel does not offer it: /dev/fuse */
+    SOTTO_RING_SERVING = 1,  /* every queue registered: requests arrive through io_uring */
+    SOTTO_RING_FAILED = 2,   /* asked for and offered, but setting it up failed: /dev/fuse */
+};
+
+/* Told once, from the thread answering FUSE_INIT, what came of the ring (message says why). */
+typedef void (*sotto_ring_notify)(void *context, int state, const char *message);
+
+/* Installs the custom I/O on a mounted session (after fuse_session_mount, before the loop).
+ * With want_uring 0 nothing changes but the hooks; NULL only if memory runs out. */
+struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int queue_depth,
+                                     sotto_ring_notify notify, void *context);
+
+int sotto_ring_state(const struct sotto_ring *ring);
+
+/* After the session loop has ended: stops the queue threads and frees everything. */
+void sotto_ring_stop(struct sotto_ring *ring);
