@@ -62,9 +62,11 @@ _Static_assert(sizeof(struct ring_cmd) == 24, "fuse_uring_cmd_req is 24 bytes");
  * (in header, op argument, then the payload where the kernel put it), as /dev/fuse would have
  * delivered it, without copying the payload (up to 1 MiB of write data). */
 enum { PREFIX = 4096 };
-/* One thread per queue answers requests one at a time; a second entry lets the kernel hand over
- * the next request while the thread still works on one. */
-enum { DEFAULT_DEPTH = 2 };
+/* Each CPU's queue is served by a few threads bound to that CPU, each with one entry: the kernel
+ * hands a request to an idle entry, so a request waiting for the disk (a cold read, an fsync)
+ * does not hold up the next caller on that CPU, and readahead's parallel READs overlap. Payload
+ * pages are touched only by requests that big: at most THREADS_PER_QUEUE MiB per CPU. */
+enum { THREADS_PER_QUEUE = 4, DEFAULT_DEPTH = 1 };
 #define STOP_TOKEN ((uint64_t)1)
 
 struct queue;
@@ -135,7 +137,7 @@ static ssize_t reply_to_entry(struct entry *e, const struct iovec *iov, int coun
     int error = given->error;
     for (int i = 1; i < count && error == 0; i++) {
         if (used + iov[i].iov_len > capacity) { error = -EIO; used = 0; break; }
-        memmove(e->payload + used, iov[i].iov_base, iov[i].iov_len);
+        if (iov[i].iov_base != e->payload + used) memmove(e->payload + used, iov[i].iov_base, iov[i].iov_len);
         used += iov[i].iov_len;
     }
     out->len = (uint32_t)(sizeof *out + used);
@@ -147,6 +149,20 @@ static ssize_t reply_to_entry(struct entry *e, const struct iovec *iov, int coun
 }
 
 static int start_queues(struct sotto_ring *r);
+
+/* A queue that stops answering would leave every caller on its CPU waiting forever. Better to end
+ * the mount the way SIGTERM does (the session loop ends and the mountpoint is unmounted), with the
+ * reason in the log. Only once: the first failure is the one worth reporting. */
+static void fail_serving(struct sotto_ring *r, int qid, const char *what, int err) {
+    int serving = SOTTO_RING_SERVING;
+    if (!atomic_compare_exchange_strong(&r->state, &serving, SOTTO_RING_FAILED)) return;
+    if (r->notify) {
+        char message[200];
+        snprintf(message, sizeof message, "io_uring queue %d: %s failed (%s); unmounting", qid, what, strerror(-err));
+        r->notify(r->context, SOTTO_RING_FAILED, message);
+    }
+    kill(getpid(), SIGTERM);
+}
 
 /* The INIT reply announces io_uring when the kernel offered it; once the kernel has taken the
  * reply the connection is initialised and the queues can register. */
@@ -173,7 +189,8 @@ static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, in
     if (r->notify) {
         char message[160];
         if (err == 0) {
-            snprintf(message, sizeof message, "requests arrive through io_uring (%d queues, one per CPU)", r->nqueues);
+            snprintf(message, sizeof message, "requests arrive through io_uring (a queue per CPU, %d CPUs, %d threads each)",
+                     r->nqueues / THREADS_PER_QUEUE, THREADS_PER_QUEUE);
         } else {
             snprintf(message, sizeof message, "io_uring could not be set up (%s); requests arrive through /dev/fuse", strerror(-err));
         }
@@ -211,10 +228,11 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata) {
 
 /* --- queues --- */
 
-static void prepare(struct queue *q, struct entry *e, int cmd) {
+static int prepare(struct queue *q, struct entry *e, int cmd) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
-    /* Never NULL: the ring has a slot per entry plus the stop poll, and each entry has at most
-     * one command outstanding. */
+    /* The ring has a slot per entry plus the stop poll, and each entry has at most one command
+     * outstanding, so there is always one. */
+    if (!sqe) return -EOVERFLOW;
     memset(sqe, 0, 128);
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = q->ring->fd;
@@ -230,9 +248,10 @@ static void prepare(struct queue *q, struct entry *e, int cmd) {
     }
     e->last_cmd = cmd;
     e->live = 1;
+    return 0;
 }
 
-static void dispatch(struct queue *q, struct entry *e) {
+static int dispatch(struct queue *q, struct entry *e) {
     struct sotto_ring *r = q->ring;
     const struct fuse_in_header *in = (const void *)e->header->in_out;
     uint32_t payload = e->header->entry.payload_sz;
@@ -262,7 +281,7 @@ static void dispatch(struct queue *q, struct entry *e) {
             reply_to_entry(e, &v, 1);
         }
     }
-    prepare(q, e, CMD_COMMIT_AND_FETCH);
+    return prepare(q, e, CMD_COMMIT_AND_FETCH);
 }
 
 static int setup_queue(struct queue *q) {
@@ -290,7 +309,8 @@ static int setup_queue(struct queue *q) {
         e->payload = e->area + PREFIX;
         e->iov[0] = (struct iovec){ e->header, sizeof *e->header };
         e->iov[1] = (struct iovec){ e->payload, r->payload_size };
-        prepare(q, e, CMD_REGISTER);
+        int err = prepare(q, e, CMD_REGISTER);
+        if (err) return err;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
     io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
@@ -334,9 +354,13 @@ static void *serve_queue(void *arg) {
     report(q->ring, err);
     if (err) return NULL;
 
+    struct sotto_ring *r = q->ring;
     for (int running = 1; running;) {
         int rc = io_uring_submit_and_wait(&q->uring, 1);
-        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            fail_serving(r, q->qid, "waiting for requests", rc);
+            break;
+        }
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&q->uring, head, cqe) {
@@ -344,13 +368,18 @@ static void *serve_queue(void *arg) {
             if (cqe->user_data == STOP_TOKEN) { running = 0; continue; }
             struct entry *e = (struct entry *)(uintptr_t)cqe->user_data;
             e->live = 0;
+            int err = 0;
             if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
-                prepare(q, e, e->last_cmd);
+                err = prepare(q, e, e->last_cmd);
+            } else if (cqe->res == -ENOTCONN || cqe->res == -ECONNABORTED || cqe->res == -ENODEV ||
+                       cqe->res == -ECANCELED) {
+                /* The mount is going away: this entry is done. */
             } else if (cqe->res < 0) {
-                /* ENOTCONN / ECONNABORTED: the mount is going away; this entry is done. */
+                fail_serving(r, q->qid, e->last_cmd == CMD_REGISTER ? "registering" : "answering a request", cqe->res);
             } else {
-                dispatch(q, e);
+                err = dispatch(q, e);
             }
+            if (err) fail_serving(r, q->qid, "queueing the next fetch", err);
         }
         io_uring_cq_advance(&q->uring, seen);
     }
@@ -358,8 +387,9 @@ static void *serve_queue(void *arg) {
 }
 
 static int start_queues(struct sotto_ring *r) {
-    int n = get_nprocs_conf();
-    if (n < 1) n = 1;
+    int cpus = get_nprocs_conf();
+    if (cpus < 1) cpus = 1;
+    int n = cpus * THREADS_PER_QUEUE;
     r->queues = calloc((size_t)n, sizeof *r->queues);
     if (!r->queues) {
         atomic_store(&r->state, SOTTO_RING_FAILED);
@@ -370,7 +400,7 @@ static int start_queues(struct sotto_ring *r) {
     for (int i = 0; i < n; i++) {
         struct queue *q = &r->queues[i];
         q->ring = r;
-        q->qid = i;
+        q->qid = i / THREADS_PER_QUEUE;
         q->depth = r->depth;
         q->stop_fd = -1;
         if (pthread_create(&q->thread, NULL, serve_queue, q) != 0) break;
@@ -441,6 +471,11 @@ struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, in
         return NULL;
     }
     return r;
+}
+
+void *sotto_ring_reply_buffer(size_t size) {
+    struct entry *e = dispatching;
+    return e && !e->replied && size <= e->area_size - PREFIX ? e->payload : NULL;
 }
 
 int sotto_ring_state(const struct sotto_ring *ring) {

@@ -26,6 +26,11 @@ typedef void (*sotto_ring_notify)(void *context, int state, const char *message)
 struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int queue_depth,
                                      sotto_ring_notify notify, void *context);
 
+/* Where a reply of `size` bytes to the request this thread is answering can be built in place:
+ * the ring entry's payload buffer, so the kernel copies it from there with no copy before. NULL
+ * when the request came through /dev/fuse (or the reply would not fit). Valid until the reply. */
+void *sotto_ring_reply_buffer(size_t size);
+
 int sotto_ring_state(const struct sotto_ring *ring);
 
 /* After the session loop has ended: stops the queue threads and frees everything. */
