@@ -165,37 +165,46 @@ static void fail_serving(struct sotto_ring *r, int qid, const char *what, int er
 }
 
 /* The INIT reply announces io_uring when the kernel offered it; once the kernel has taken the
- * reply the connection is initialised and the queues can register. */
+ * reply the connection is initialised and the queues can register. Either way the owner is told
+ * how requests will arrive, once the filesystem is ready to answer them. */
 static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, int count) {
     const struct fuse_out_header *out = iov[0].iov_base;
-    if (count != 2 || out->error != 0 || !r->want || !atomic_load(&r->kernel_offers) ||
-        iov[1].iov_len < offsetof(struct fuse_init_out, unused)) {
-        return writev(fd, iov, count);
+    int offered = atomic_load(&r->kernel_offers);
+    int use = r->want && offered && count == 2 && out->error == 0 &&
+              iov[1].iov_len >= offsetof(struct fuse_init_out, unused);
+    ssize_t n;
+    int err = 0;
+    if (use) {
+        struct fuse_init_out init;
+        memset(&init, 0, sizeof init);
+        memcpy(&init, iov[1].iov_base, iov[1].iov_len < sizeof init ? iov[1].iov_len : sizeof init);
+        init.flags |= FUSE_INIT_EXT;
+        init.flags2 |= INIT_FLAG2_OVER_IO_URING;
+        /* The kernel sizes a ring payload as the largest request or reply it may send. */
+        size_t payload = FUSE_MIN_READ_BUFFER;
+        if (init.max_write > payload) payload = init.max_write;
+        if ((size_t)init.max_pages * 4096 > payload) payload = (size_t)init.max_pages * 4096;
+        r->payload_size = payload;
+        struct iovec patched[2] = { iov[0], { &init, iov[1].iov_len } };
+        n = writev(fd, patched, 2);
+        if (n >= 0) err = start_queues(r);
+    } else {
+        n = writev(fd, iov, count);
     }
-    struct fuse_init_out init;
-    memset(&init, 0, sizeof init);
-    memcpy(&init, iov[1].iov_base, iov[1].iov_len < sizeof init ? iov[1].iov_len : sizeof init);
-    init.flags |= FUSE_INIT_EXT;
-    init.flags2 |= INIT_FLAG2_OVER_IO_URING;
-    /* The kernel sizes a ring payload as the largest request or reply it may send. */
-    size_t payload = FUSE_MIN_READ_BUFFER;
-    if (init.max_write > payload) payload = init.max_write;
-    if ((size_t)init.max_pages * 4096 > payload) payload = (size_t)init.max_pages * 4096;
-    r->payload_size = payload;
-    struct iovec patched[2] = { iov[0], { &init, iov[1].iov_len } };
-    ssize_t n = writev(fd, patched, 2);
-    if (n < 0) return n;
-    int err = start_queues(r);
-    if (r->notify) {
-        char message[160];
-        if (err == 0) {
-            snprintf(message, sizeof message, "requests arrive through io_uring (a queue per CPU, %d CPUs, %d threads each)",
-                     r->nqueues / THREADS_PER_QUEUE, THREADS_PER_QUEUE);
-        } else {
-            snprintf(message, sizeof message, "io_uring could not be set up (%s); requests arrive through /dev/fuse", strerror(-err));
-        }
-        r->notify(r->context, atomic_load(&r->state), message);
+    if (n < 0 || out->error != 0 || !r->notify) return n;
+    char message[200];
+    if (use && err == 0) {
+        snprintf(message, sizeof message, "requests arrive through io_uring (a queue per CPU, %d CPUs, %d threads each)",
+                 r->nqueues / THREADS_PER_QUEUE, THREADS_PER_QUEUE);
+    } else if (use) {
+        snprintf(message, sizeof message, "io_uring could not be set up (%s); requests arrive through /dev/fuse", strerror(-err));
+    } else if (!r->want) {
+        snprintf(message, sizeof message, "requests arrive through /dev/fuse (io_uring not wanted)");
+    } else {
+        snprintf(message, sizeof message, "requests arrive through /dev/fuse (the kernel does not offer FUSE over io_uring: "
+                 "Linux 6.14+ with fuse.enable_uring=1)");
     }
+    r->notify(r->context, atomic_load(&r->state), message);
     return n;
 }
 

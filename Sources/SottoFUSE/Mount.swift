@@ -47,17 +47,21 @@ public final class Mount: @unchecked Sendable {
 
     public enum MountError: Error { case setup(String) }
 
-    /// Mounts at `mountpoint`, calls `ready` once the kernel serves it, then serves requests on
-    /// worker threads until unmounted or signalled (SIGINT, SIGTERM, SIGHUP unmount cleanly).
     /// Set while running: publishes status, enforces the idle limit, and is told of each request.
     var supervisor: Supervisor?
 
-    /// Whether requests arrive through io_uring (set once FUSE_INIT has been answered).
-    public private(set) var transport = "/dev/fuse"
+    /// How requests arrive: "io_uring" once every CPU's queue has registered, else "/dev/fuse".
+    var transport: String { sotto_ring_state(ring) == Int32(SOTTO_RING_SERVING.rawValue) ? "io_uring" : "/dev/fuse" }
     private var ring: OpaquePointer?
+    /// `run`'s `ready`, called once from the thread that answers FUSE_INIT.
+    private var onServing: (() -> Void)?
 
+    /// Mounts at `mountpoint`, calls `ready` once the kernel serves it (FUSE_INIT answered, the
+    /// io_uring queues registered if used), then serves requests on worker threads until
+    /// unmounted or signalled (SIGINT, SIGTERM, SIGHUP unmount cleanly). `ioUring`: take requests
+    /// through io_uring where the kernel offers it (CFuseRing).
     public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ioUring: Bool = true,
-                    ready: () -> Void) throws {
+                    ready: @escaping () -> Void) throws {
         var ops = Self.operations()
         let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -76,15 +80,21 @@ public final class Mount: @unchecked Sendable {
         defer { fuse_session_unmount(session) }
         ring = sotto_ring_attach(session, ioUring ? 1 : 0, 0, { context, state, message in
             let m = Unmanaged<Mount>.fromOpaque(context!).takeUnretainedValue()
-            if state == Int32(SOTTO_RING_SERVING.rawValue) { m.transport = "io_uring" }
-            m.log.info(String(cString: message!))
+            if state == Int32(SOTTO_RING_FAILED.rawValue) { m.log.error(String(cString: message!)) }
+            else { m.log.info(String(cString: message!)) }
+            m.supervisor?.refresh()
+            // Once: INIT is answered once, before any later failure can be reported.
+            if let ready = m.onServing {
+                m.onServing = nil
+                ready()
+            }
         }, me.toOpaque())
         guard ring != nil else { throw MountError.setup("out of memory setting up the request transport") }
         defer { sotto_ring_stop(ring) }
         guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
-        ready()
+        onServing = ready
         let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
         self.supervisor = supervisor
         supervisor.start()
@@ -211,13 +221,15 @@ public enum MountStatus {
     public struct Entry: Sendable {
         public let pid: Int32, vault: String, mountpoint: String, readOnly: Bool, shared: Bool
         public let mountedSince: Int, openFiles: Int, lastAccess: Int, idleLimitSeconds: Int?
+        public let transport: String
     }
 
     public static func all() -> [Entry] {
         Supervisor.allStatuses().map {
             Entry(pid: $0.pid, vault: $0.vault, mountpoint: $0.mountpoint, readOnly: $0.readOnly, shared: $0.shared ?? false,
                   mountedSince: $0.mountedSince,
-                  openFiles: $0.openFiles, lastAccess: $0.lastAccess, idleLimitSeconds: $0.idleLimitSeconds)
+                  openFiles: $0.openFiles, lastAccess: $0.lastAccess, idleLimitSeconds: $0.idleLimitSeconds,
+                  transport: $0.transport ?? "/dev/fuse")
         }
     }
 }

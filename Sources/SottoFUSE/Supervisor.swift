@@ -19,6 +19,8 @@ final class Supervisor: @unchecked Sendable {
         var openFiles: Int
         var lastAccess: Int
         let idleLimitSeconds: Int?
+        /// "io_uring" or "/dev/fuse"; optional like `shared`.
+        var transport: String?
     }
 
     /// Where mounts publish their status: $XDG_RUNTIME_DIR/sotto, or /run/user/UID/sotto, or
@@ -36,6 +38,8 @@ final class Supervisor: @unchecked Sendable {
     let lastActivity = Atomic<Int>(Int(time(nil)))
     private let statusPath: String
     private var status: Status
+    /// `status` is changed by the timer thread and by `refresh` (from a request thread).
+    private let statusLock = NSLock()
     private let stopped = Atomic<Bool>(false)
 
     init(mount: Mount, mountpoint: String, idleLimit: Int?) {
@@ -44,7 +48,8 @@ final class Supervisor: @unchecked Sendable {
         self.idleLimit = idleLimit
         let now = Int(time(nil))
         status = Status(pid: getpid(), vault: mount.vault.path, mountpoint: mountpoint, readOnly: mount.readOnly,
-                        shared: mount.shared, mountedSince: now, openFiles: 0, lastAccess: now, idleLimitSeconds: idleLimit)
+                        shared: mount.shared, mountedSince: now, openFiles: 0, lastAccess: now, idleLimitSeconds: idleLimit,
+                        transport: mount.transport)
         statusPath = Self.runtimeDirectory + "/\(getpid()).json"
     }
 
@@ -71,11 +76,7 @@ final class Supervisor: @unchecked Sendable {
     private func tick() {
         let open = mount.files.openCount
         let last = lastActivity.load(ordering: .relaxed)
-        if open != status.openFiles || last != status.lastAccess {
-            status.openFiles = open
-            status.lastAccess = last
-            publish()
-        }
+        update(force: false)
         if let idleLimit, open == 0, Int(time(nil)) - last >= idleLimit {
             mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
             if !unmountSelf() {
@@ -95,6 +96,23 @@ final class Supervisor: @unchecked Sendable {
         var st: Int32 = 0
         while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
         return st == 0
+    }
+
+    /// Publishes now rather than at the next tick (the transport became known).
+    func refresh() { update(force: true) }
+
+    private func update(force: Bool) {
+        let open = mount.files.openCount
+        let last = lastActivity.load(ordering: .relaxed)
+        let transport = mount.transport
+        statusLock.lock()
+        defer { statusLock.unlock() }
+        if force || open != status.openFiles || last != status.lastAccess || transport != status.transport {
+            status.openFiles = open
+            status.lastAccess = last
+            status.transport = transport
+            publish()
+        }
     }
 
     private func publish() {

@@ -230,7 +230,8 @@ struct Status: ParsableCommand {
         if json {
             let rows: [[String: Any]] = all.map {
                 var o: [String: Any] = ["pid": Int($0.pid), "vault": $0.vault, "mountpoint": $0.mountpoint, "readOnly": $0.readOnly,
-                                        "shared": $0.shared, "mountedSince": $0.mountedSince, "openFiles": $0.openFiles, "lastAccess": $0.lastAccess]
+                                        "shared": $0.shared, "mountedSince": $0.mountedSince, "openFiles": $0.openFiles, "lastAccess": $0.lastAccess,
+                                        "transport": $0.transport]
                 if let i = $0.idleLimitSeconds { o["idleLimitSeconds"] = i }
                 return o
             }
@@ -242,7 +243,7 @@ struct Status: ParsableCommand {
         for e in all {
             let since = TimeFormat.format(e.mountedSince, "%Y-%m-%d %H:%M", utc: false)
             let idle = e.idleLimitSeconds.map { ", unmounts after \($0) s idle" } ?? ""
-            print("\(e.mountpoint)  <- \(e.vault)  \(e.readOnly ? "read-only" : "read-write")\(e.shared ? ", shared" : ""), since \(since), \(e.openFiles) open file\(e.openFiles == 1 ? "" : "s")\(idle)")
+            print("\(e.mountpoint)  <- \(e.vault)  \(e.readOnly ? "read-only" : "read-write")\(e.shared ? ", shared" : ""), since \(since), \(e.openFiles) open file\(e.openFiles == 1 ? "" : "s")\(idle), requests through \(e.transport)")
         }
     }
 }

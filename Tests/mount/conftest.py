@@ -22,6 +22,22 @@ def sotto(*args, check=True, input=None, timeout=60):
     return r
 
 
+def kernel_offers_io_uring():
+    """Whether this kernel sends FUSE requests through io_uring when asked (Linux 6.14+, and the
+    fuse module's enable_uring parameter, which tools/test sets for one pass and clears for another)."""
+    try:
+        return pathlib.Path("/sys/module/fuse/parameters/enable_uring").read_text().strip() == "Y"
+    except OSError:
+        return False
+
+
+def transport_in_log(log):
+    """How the last mount logged in `log` takes requests: "io_uring" or "/dev/fuse"."""
+    lines = [l for l in pathlib.Path(log).read_text().splitlines() if "requests arrive through" in l]
+    assert lines, f"no transport line in {log}"
+    return "io_uring" if "through io_uring" in lines[-1] else "/dev/fuse"
+
+
 def is_mounted(path):
     path = os.path.realpath(path)
     with open("/proc/self/mountinfo") as f:
@@ -50,6 +66,9 @@ class Vault:
     def mount(self, *extra):
         sotto("mount", self.dir, self.mnt, "--password-file", self.pwfile, "--log", self.log, *extra)
         assert is_mounted(self.mnt)
+        # Every test runs through the transport this pass is for (`sotto mount` returns once it is set).
+        expected = "io_uring" if kernel_offers_io_uring() and "--no-io-uring" not in extra else "/dev/fuse"
+        assert transport_in_log(self.log) == expected
 
     def unmount(self):
         if is_mounted(self.mnt):
@@ -102,6 +121,7 @@ def vault():
             if v.log.exists():
                 log = v.log.read_text()
                 assert PASSWORD not in log
+                assert "io_uring queue" not in log, "an io_uring queue failed:\n" + log
         v.assert_no_plaintext()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -18,7 +18,9 @@ enum sotto_ring_state {
     SOTTO_RING_FAILED = 2,   /* asked for and offered, but setting it up failed: /dev/fuse */
 };
 
-/* Told once, from the thread answering FUSE_INIT, what came of the ring (message says why). */
+/* Told once the FUSE_INIT reply is with the kernel (and the ring, if any, is set up): the
+ * filesystem now answers requests. `message` says how they arrive and why. Told again, with
+ * SOTTO_RING_FAILED, if a queue fails later (the mount then ends as on SIGTERM). */
 typedef void (*sotto_ring_notify)(void *context, int state, const char *message);
 
 /* Installs the custom I/O on a mounted session (after fuse_session_mount, before the loop).

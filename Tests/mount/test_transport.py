@@ -1,0 +1,100 @@
+"""How requests reach the daemon: FUSE over io_uring (a queue per CPU, CFuseRing) where the
+kernel offers it, /dev/fuse otherwise or with --no-io-uring. tools/test runs every mount test once
+with the kernel offering io_uring and once without; these tests check the choice itself and push
+the ring where it differs from /dev/fuse: callers on every CPU at once, and the largest requests."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import kernel_offers_io_uring, sotto, transport_in_log
+
+
+def ring_threads(mnt):
+    pid = next(e["pid"] for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == os.path.realpath(mnt))
+    names = [open(f"/proc/{pid}/task/{t}/comm").read().strip() for t in os.listdir(f"/proc/{pid}/task")]
+    return pid, [n for n in names if n.startswith("sotto-ring-")]
+
+
+def status_transport(mnt):
+    return next(e["transport"] for e in json.loads(sotto("status", "--json").stdout)
+                if e["mountpoint"] == os.path.realpath(mnt))
+
+
+def test_transport_follows_what_the_kernel_offers(vault):
+    _, threads = ring_threads(vault.mnt)
+    if kernel_offers_io_uring():
+        assert status_transport(vault.mnt) == "io_uring"
+        # Four threads bound to each possible CPU, named by the queue (CPU) they serve.
+        cpus = os.sysconf("SC_NPROCESSORS_CONF")
+        assert sorted(threads) == sorted(f"sotto-ring-{c}" for c in range(cpus) for _ in range(4))
+    else:
+        assert status_transport(vault.mnt) == "/dev/fuse"
+        assert threads == []
+        assert "does not offer FUSE over io_uring" in vault.log.read_text()
+
+
+def test_no_io_uring_takes_requests_through_dev_fuse(vault):
+    vault.remount("--no-io-uring")
+    assert status_transport(vault.mnt) == "/dev/fuse"
+    assert ring_threads(vault.mnt)[1] == []
+    assert transport_in_log(vault.log) == "/dev/fuse"
+    (vault.mnt / "a.txt").write_text("through /dev/fuse\n")
+    vault.secret("through /dev/fuse")
+    vault.remount()
+    assert (vault.mnt / "a.txt").read_text() == "through /dev/fuse\n"
+
+
+WORKER = r"""
+import os, random, sys
+cpu, tag, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+os.sched_setaffinity(0, {cpu})
+rng = random.Random(tag)
+d = os.path.join(root, tag)
+os.mkdir(d)
+for i in range(60):
+    data = rng.randbytes(rng.choice([0, 1, 4095, 16384, 70000, 1 << 20, (1 << 20) + 12345]))
+    tmp, final = os.path.join(d, f"f{i}.tmp"), os.path.join(d, f"f{i % 7}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, final)
+    with open(final, "rb") as f:
+        assert f.read() == data, (tag, i)
+    os.stat(final)
+    os.listdir(d)
+print("ok")
+"""
+
+
+def test_callers_on_every_cpu_at_once(vault):
+    # Two processes bound to each CPU: every queue busy at once, and more callers than one thread
+    # per queue, with requests from 0 bytes to past the 1 MiB payload (the kernel splits those).
+    workers = [(c, f"cpu{c}-{k}") for c in sorted(os.sched_getaffinity(0)) for k in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(c), tag, str(vault.mnt)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c, tag in workers]
+    results = [p.communicate(timeout=600) + (p.returncode,) for p in procs]
+    assert all(rc == 0 and out.strip() == "ok" for out, err, rc in results), results
+    for _, tag in workers:
+        assert sorted(os.listdir(vault.mnt / tag)) == [f"f{i}" for i in range(7)]
+
+
+def test_largest_requests_round_trip(vault):
+    # 1 MiB WRITEs and READs fill a ring entry's payload exactly; unaligned ones straddle it.
+    data = os.urandom(5 * (1 << 20) + 777)
+    p = vault.mnt / "big.bin"
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        assert os.pwrite(fd, data, 0) == len(data)
+        assert os.pwrite(fd, data[:1 << 20], 333) == 1 << 20
+    finally:
+        os.close(fd)
+    expected = data[:333] + data[:1 << 20] + data[333 + (1 << 20):]
+    vault.remount()  # cold: every byte comes back through READ replies
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        got = b"".join(os.pread(fd, 1 << 20, off) for off in range(0, len(expected), 1 << 20))
+    finally:
+        os.close(fd)
+    assert got == expected
