@@ -19,6 +19,9 @@ public final class Mount: @unchecked Sendable {
     let isRoot = geteuid() == 0
     let codecs: CodecPool
     let inodes: InodeTable
+    let listings = DirectoryListings()
+    /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at INIT).
+    var noOpendir = false
     /// How long the kernel may cache attributes and names (and negative lookups). It is also the
     /// staleness bound of `--shared` (docs/sync.md): a change a sync tool makes shows within it.
     static let cacheTimeout = 1.0
@@ -167,14 +170,6 @@ final class Handle: OpenHandle {
     init(_ file: EncryptedFile) { self.file = file }
 
     static func file(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> Handle? { from(fi) as? Handle }
-}
-
-/// An open directory: the decrypted listing taken at opendir, paged through by readdir.
-final class DirectoryHandle: OpenHandle {
-    /// One entry: its name, backing path and attributes as the mount shows them.
-    struct Row { let name: [UInt8]; let backingPath: String; let attributes: stat }
-    let rows: [Row]
-    init(_ rows: [Row]) { self.rows = rows }
 }
 
 /// The mount a request belongs to.

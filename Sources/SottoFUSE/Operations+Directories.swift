@@ -4,28 +4,15 @@ import SottoCore
 import Glibc
 #endif
 
-// Directories: opendir takes a snapshot of the decrypted names, readdir pages through it.
+// Directories: listings without per-open state (DirectoryListings), so the kernel can skip
+// OPENDIR and RELEASEDIR; readdir pages through the listing by name-derived offsets.
 
 extension Mount {
     static func addDirectoryOperations(_ ops: inout fuse_lowlevel_ops) {
-        ops.opendir = { req, ino, fi in
-            handle(req) { m in
-                let b = try m.inodes.path(ino)
-                let dir = VaultEntry(plainPath: b, backingPath: b, info: try FileSystem.lstat(b))
-                let (entries, skipped) = try m.vault.list(dir)
-                for s in skipped { m.log.once("skip:" + s.backingPath, "left out of the listing: \(s)") }
-                var parent = stat()
-                parent.st_mode = S_IFDIR
-                var rows: [DirectoryHandle.Row] = [.init(name: [0x2E], backingPath: b, attributes: dir.info),
-                                                   .init(name: [0x2E, 0x2E], backingPath: b, attributes: parent)]
-                for e in entries {
-                    var st = e.entry.info
-                    m.plaintextAttributes(&st, backingPath: e.entry.backingPath)
-                    rows.append(.init(name: e.name, backingPath: e.entry.backingPath, attributes: st))
-                }
-                DirectoryHandle(rows).store(in: fi!)
-                fuse_reply_open(req, fi)
-            }
+        ops.opendir = { req, _, fi in
+            // ENOSYS, where the kernel supports it, means "opened, and never send OPENDIR or
+            // RELEASEDIR again"; elsewhere an open with no handle.
+            if mount(of: req).noOpendir { fuse_reply_err(req, ENOSYS) } else { fuse_reply_open(req, fi) }
         }
         ops.readdir = { req, ino, size, offset, fi in
             handle(req) { m in try m.readDirectory(req, ino, size, offset, fi, plus: false) }
@@ -34,10 +21,7 @@ extension Mount {
         ops.readdirplus = { req, ino, size, offset, fi in
             handle(req) { m in try m.readDirectory(req, ino, size, offset, fi, plus: true) }
         }
-        ops.releasedir = { req, _, fi in
-            _ = OpenHandle.take(fi)
-            fuse_reply_err(req, 0)
-        }
+        ops.releasedir = { req, _, _ in fuse_reply_err(req, 0) }
         ops.fsyncdir = { req, ino, _, _ in
             handle(req) { m in
                 try FileSystem.syncDirectory(try m.inodes.path(ino))
@@ -46,20 +30,42 @@ extension Mount {
         }
     }
 
-    /// Pages through the snapshot taken at opendir. With `plus`, each entry sent counts as a
-    /// lookup (the kernel now holds it), except "." and "..".
+    /// The entries of a directory as the mount shows them, "." and ".." first.
+    func directoryRows(_ ino: UInt64) throws -> [(name: [UInt8], backingPath: String, attributes: stat)] {
+        let b = try inodes.path(ino)
+        let dir = VaultEntry(plainPath: b, backingPath: b, info: try FileSystem.lstat(b))
+        let (entries, skipped) = try vault.list(dir)
+        for s in skipped { log.once("skip:" + s.backingPath, "left out of the listing: \(s)") }
+        var parent = stat()
+        parent.st_mode = S_IFDIR
+        var rows: [(name: [UInt8], backingPath: String, attributes: stat)] = [([0x2E], b, dir.info), ([0x2E, 0x2E], b, parent)]
+        rows.reserveCapacity(entries.count + 2)
+        for e in entries {
+            var st = e.entry.info
+            plaintextAttributes(&st, backingPath: e.entry.backingPath)
+            rows.append((e.name, e.entry.backingPath, st))
+        }
+        return rows
+    }
+
+    /// One page of a directory from `offset`. With `plus`, each entry sent counts as a lookup
+    /// (the kernel now holds it), except "." and "..".
     func readDirectory(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
                        _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) throws {
-        guard let h = OpenHandle.from(fi) as? DirectoryHandle else { throw Errno(EBADF) }
+        if offset >= DirectoryListings.end {
+            fuse_reply_buf(req, nil, 0)
+            return
+        }
+        let listing = try listings.listing(for: ino, offset: offset) { try directoryRows(ino) }
         let buf = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
         defer { buf.deallocate() }
         var used = 0
-        var i = Int(offset)
-        while i < h.rows.count {
-            let row = h.rows[i]
+        var i = listing.firstIndex(resumingAt: offset)
+        while i < listing.rows.count {
+            let row = listing.rows[i]
             var z = row.name
             z.append(0)
-            let isDots = i < 2
+            let isDots = row.key < 2
             var remembered: UInt64 = 0
             let need: Int = z.withUnsafeBufferPointer { n in
                 n.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { name in
@@ -73,12 +79,12 @@ extension Mount {
                             e.attr_timeout = Mount.cacheTimeout
                             e.entry_timeout = Mount.cacheTimeout
                         }
-                        return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, off_t(i + 1))
+                        return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, row.next)
                     }
                     var st = stat()
                     st.st_ino = row.attributes.st_ino
                     st.st_mode = row.attributes.st_mode & S_IFMT
-                    return fuse_add_direntry(req, buf + used, size - used, name, &st, off_t(i + 1))
+                    return fuse_add_direntry(req, buf + used, size - used, name, &st, row.next)
                 }
             }
             if used + need > size {
@@ -88,6 +94,7 @@ extension Mount {
             used += need
             i += 1
         }
+        if i == listing.rows.count { listings.finished(ino, listing) }
         fuse_reply_buf(req, buf, used)
     }
 }

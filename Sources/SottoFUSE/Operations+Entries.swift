@@ -9,7 +9,10 @@ import Glibc
 
 extension Mount {
     static func addEntryOperations(_ ops: inout fuse_lowlevel_ops) {
-        ops.`init` = { _, _ in }
+        ops.`init` = { userdata, conn in
+            let m = Unmanaged<Mount>.fromOpaque(userdata!).takeUnretainedValue()
+            m.noOpendir = conn!.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0
+        }
         ops.lookup = { req, parent, name in
             handle(req) { m in
                 let dir = try m.inodes.path(parent)

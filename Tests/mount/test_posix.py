@@ -273,3 +273,46 @@ def test_o_append_and_o_trunc(vault):
     os.write(fd, b"new")
     os.close(fd)
     assert p.read_bytes() == b"new"
+
+
+def test_listing_while_entries_change_returns_each_unchanged_entry_once(vault):
+    # Directory offsets come from names (no per-open listing: the kernel skips OPENDIR), so a
+    # listing resumed after deletions, creations, or another reader starting over, still returns
+    # every entry that was there all along exactly once.
+    d = vault.mnt / "big"
+    d.mkdir()
+    names = [f"entry-{i:04d}" for i in range(400)]
+    for n in names:
+        (d / n).write_bytes(b"")
+    seen, deleted = [], set()
+    with os.scandir(d) as it:
+        for k, e in enumerate(it):
+            seen.append(e.name)
+            if k % 7 == 0:
+                # One entry not listed yet and one already listed go; a new one comes.
+                victim = next((n for n in reversed(names) if n not in seen and n not in deleted), None)
+                listed = next((n for n in seen if n.startswith("entry-") and n not in deleted), None)
+                for gone in filter(None, [victim, listed]):
+                    (d / gone).unlink()
+                    deleted.add(gone)
+                (d / f"new-{k}").write_bytes(b"")
+            if k % 50 == 25:
+                assert set(names) - deleted <= set(os.listdir(d))  # another reader from the start
+    assert len(seen) == len(set(seen)), "an entry was listed twice"
+    assert set(names) - deleted <= set(seen), "an entry that was there all along was not listed"
+    assert sorted(os.listdir(d)) == sorted((set(names) - deleted) | {f"new-{k}" for k in range(0, len(seen), 7)})
+
+
+def test_directory_fsync_and_rewind(vault):
+    d = vault.mnt / "dir"
+    d.mkdir()
+    (d / "a").write_text("a")
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)  # editors fsync the folder after a rename
+    finally:
+        os.close(fd)
+    with os.scandir(d) as it:
+        assert [e.name for e in it] == ["a"]
+    (d / "b").write_text("b")
+    assert sorted(os.listdir(d)) == ["a", "b"]  # a new listing sees the new entry
