@@ -20,7 +20,8 @@ public final class Mount: @unchecked Sendable {
     let codecs: CodecPool
     let inodes: InodeTable
     let listings = DirectoryListings()
-    /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at INIT).
+    /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at
+    /// INIT; not with --shared).
     var noOpendir = false
     /// How long the kernel may cache attributes and names (and negative lookups). It is also the
     /// staleness bound of `--shared` (docs/sync.md): a change a sync tool makes shows within it.

@@ -11,7 +11,10 @@ extension Mount {
     static func addEntryOperations(_ ops: inout fuse_lowlevel_ops) {
         ops.`init` = { userdata, conn in
             let m = Unmanaged<Mount>.fromOpaque(userdata!).takeUnretainedValue()
-            m.noOpendir = conn!.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0
+            // Without OPENDIR the kernel also caches listings, trusting the directory's mtime to
+            // tell it of changes: true when only this mount writes, not quite with --shared (two
+            // changes a sync tool makes within one clock tick share an mtime).
+            m.noOpendir = !m.shared && conn!.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0
         }
         ops.lookup = { req, parent, name in
             handle(req) { m in
