@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +70,10 @@ enum { PREFIX = 4096 };
 enum { THREADS_PER_QUEUE = 4, DEFAULT_DEPTH = 1 };
 #define STOP_TOKEN ((uint64_t)1)
 
-struct queue;
+struct worker;
 
 struct entry {
-    struct queue *queue;
+    struct worker *worker;
     struct ring_header *header;
     char *area;          /* mmap: PREFIX bytes, then the payload */
     char *payload;
@@ -82,10 +83,11 @@ struct entry {
     uint64_t commit_id;
     int last_cmd;
     int replied;
-    int live;            /* a command of this entry is with the kernel */
 };
 
-struct queue {
+/* A thread bound to CPU `qid`, with its own io_uring and `depth` entries registered on that
+ * CPU's queue. */
+struct worker {
     struct sotto_ring *ring;
     int qid;
     pthread_t thread;
@@ -108,11 +110,11 @@ struct sotto_ring {
     _Atomic uint64_t init_unique;  /* 0 until the INIT request is read */
     _Atomic int kernel_offers;
     size_t payload_size;
-    int nqueues;
-    struct queue *queues;
+    int nworkers;
+    struct worker *workers;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int reported;  /* queues that have finished setting up */
+    int reported;  /* workers that have finished setting up */
     int failures;
     int first_error;
 };
@@ -148,7 +150,7 @@ static ssize_t reply_to_entry(struct entry *e, const struct iovec *iov, int coun
     return total_length(iov, count);
 }
 
-static int start_queues(struct sotto_ring *r);
+static int start_workers(struct sotto_ring *r);
 
 /* A queue that stops answering would leave every caller on its CPU waiting forever. Better to end
  * the mount the way SIGTERM does (the session loop ends and the mountpoint is unmounted), with the
@@ -187,7 +189,7 @@ static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, in
         r->payload_size = payload;
         struct iovec patched[2] = { iov[0], { &init, iov[1].iov_len } };
         n = writev(fd, patched, 2);
-        if (n >= 0) err = start_queues(r);
+        if (n >= 0) err = start_workers(r);
     } else {
         n = writev(fd, iov, count);
     }
@@ -195,7 +197,7 @@ static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, in
     char message[200];
     if (use && err == 0) {
         snprintf(message, sizeof message, "requests arrive through io_uring (a queue per CPU, %d CPUs, %d threads each)",
-                 r->nqueues / THREADS_PER_QUEUE, THREADS_PER_QUEUE);
+                 r->nworkers / THREADS_PER_QUEUE, THREADS_PER_QUEUE);
     } else if (use) {
         snprintf(message, sizeof message, "io_uring could not be set up (%s); requests arrive through /dev/fuse", strerror(-err));
     } else if (!r->want) {
@@ -235,9 +237,9 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata) {
     return n;
 }
 
-/* --- queues --- */
+/* --- workers --- */
 
-static int prepare(struct queue *q, struct entry *e, int cmd) {
+static int prepare(struct worker *q, struct entry *e, int cmd) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
     /* The ring has a slot per entry plus the stop poll, and each entry has at most one command
      * outstanding, so there is always one. */
@@ -256,11 +258,10 @@ static int prepare(struct queue *q, struct entry *e, int cmd) {
         c->commit_id = e->commit_id;
     }
     e->last_cmd = cmd;
-    e->live = 1;
     return 0;
 }
 
-static int dispatch(struct queue *q, struct entry *e) {
+static int dispatch(struct worker *q, struct entry *e) {
     struct sotto_ring *r = q->ring;
     const struct fuse_in_header *in = (const void *)e->header->in_out;
     uint32_t payload = e->header->entry.payload_sz;
@@ -293,7 +294,7 @@ static int dispatch(struct queue *q, struct entry *e) {
     return prepare(q, e, CMD_COMMIT_AND_FETCH);
 }
 
-static int setup_queue(struct queue *q) {
+static int setup_worker(struct worker *q) {
     struct sotto_ring *r = q->ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
@@ -308,11 +309,11 @@ static int setup_queue(struct queue *q) {
     if (!q->entries) return -ENOMEM;
     for (int i = 0; i < q->depth; i++) {
         struct entry *e = &q->entries[i];
-        e->queue = q;
+        e->worker = q;
         if (posix_memalign((void **)&e->header, 4096, sizeof *e->header) != 0) return -ENOMEM;
         memset(e->header, 0, sizeof *e->header);
         e->area_size = PREFIX + r->payload_size;
-        /* Untouched pages cost nothing: a queue that only sees small requests stays small. */
+        /* Untouched pages cost nothing: a worker that only sees small requests stays small. */
         e->area = mmap(NULL, e->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (e->area == MAP_FAILED) { e->area = NULL; return -ENOMEM; }
         e->payload = e->area + PREFIX;
@@ -343,8 +344,8 @@ static void report(struct sotto_ring *r, int error) {
     pthread_mutex_unlock(&r->lock);
 }
 
-static void *serve_queue(void *arg) {
-    struct queue *q = arg;
+static void *serve(void *arg) {
+    struct worker *q = arg;
     /* Signals (SIGTERM: unmount) must reach libfuse's own threads, which end the session loop. */
     sigset_t all;
     sigfillset(&all);
@@ -359,7 +360,7 @@ static void *serve_queue(void *arg) {
     snprintf(name, sizeof name, "sotto-ring-%d", q->qid);
     pthread_setname_np(pthread_self(), name);
 
-    int err = setup_queue(q);
+    int err = setup_worker(q);
     report(q->ring, err);
     if (err) return NULL;
 
@@ -376,7 +377,6 @@ static void *serve_queue(void *arg) {
             seen++;
             if (cqe->user_data == STOP_TOKEN) { running = 0; continue; }
             struct entry *e = (struct entry *)(uintptr_t)cqe->user_data;
-            e->live = 0;
             int err = 0;
             if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
                 err = prepare(q, e, e->last_cmd);
@@ -395,24 +395,24 @@ static void *serve_queue(void *arg) {
     return NULL;
 }
 
-static int start_queues(struct sotto_ring *r) {
+static int start_workers(struct sotto_ring *r) {
     int cpus = get_nprocs_conf();
     if (cpus < 1) cpus = 1;
     int n = cpus * THREADS_PER_QUEUE;
-    r->queues = calloc((size_t)n, sizeof *r->queues);
-    if (!r->queues) {
+    r->workers = calloc((size_t)n, sizeof *r->workers);
+    if (!r->workers) {
         atomic_store(&r->state, SOTTO_RING_FAILED);
         return -ENOMEM;
     }
-    r->nqueues = n;
+    r->nworkers = n;
     int started = 0;
     for (int i = 0; i < n; i++) {
-        struct queue *q = &r->queues[i];
+        struct worker *q = &r->workers[i];
         q->ring = r;
         q->qid = i / THREADS_PER_QUEUE;
         q->depth = r->depth;
         q->stop_fd = -1;
-        if (pthread_create(&q->thread, NULL, serve_queue, q) != 0) break;
+        if (pthread_create(&q->thread, NULL, serve, q) != 0) break;
         q->thread_started = 1;
         started++;
     }
@@ -431,17 +431,17 @@ static int start_queues(struct sotto_ring *r) {
     return 0;
 }
 
-static void stop_queues(struct sotto_ring *r) {
-    for (int i = 0; i < r->nqueues; i++) {
-        struct queue *q = &r->queues[i];
+static void stop_workers(struct sotto_ring *r) {
+    for (int i = 0; i < r->nworkers; i++) {
+        struct worker *q = &r->workers[i];
         if (q->thread_started) {
             if (q->stop_fd >= 0) eventfd_write(q->stop_fd, 1);
             pthread_join(q->thread, NULL);
             q->thread_started = 0;
         }
     }
-    for (int i = 0; i < r->nqueues; i++) {
-        struct queue *q = &r->queues[i];
+    for (int i = 0; i < r->nworkers; i++) {
+        struct worker *q = &r->workers[i];
         /* Closing the ring cancels the commands still with the kernel before the buffers go. */
         if (q->uring_ready) io_uring_queue_exit(&q->uring);
         q->uring_ready = 0;
@@ -455,19 +455,19 @@ static void stop_queues(struct sotto_ring *r) {
         free(q->entries);
         q->entries = NULL;
     }
-    free(r->queues);
-    r->queues = NULL;
-    r->nqueues = 0;
+    free(r->workers);
+    r->workers = NULL;
+    r->nworkers = 0;
 }
 
-struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int queue_depth,
+struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int entries_per_thread,
                                      sotto_ring_notify notify, void *context) {
     struct sotto_ring *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->se = se;
     r->fd = fuse_session_fd(se);
     r->want = want_uring;
-    r->depth = queue_depth > 0 ? queue_depth : DEFAULT_DEPTH;
+    r->depth = entries_per_thread > 0 ? entries_per_thread : DEFAULT_DEPTH;
     r->notify = notify;
     r->context = context;
     pthread_mutex_init(&r->lock, NULL);
@@ -493,5 +493,5 @@ int sotto_ring_state(const struct sotto_ring *ring) {
 
 void sotto_ring_stop(struct sotto_ring *ring) {
     if (!ring) return;
-    if (ring->queues) stop_queues(ring);
+    if (ring->workers) stop_workers(ring);
 }

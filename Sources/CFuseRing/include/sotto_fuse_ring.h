@@ -24,8 +24,9 @@ enum sotto_ring_state {
 typedef void (*sotto_ring_notify)(void *context, int state, const char *message);
 
 /* Installs the custom I/O on a mounted session (after fuse_session_mount, before the loop).
- * With want_uring 0 nothing changes but the hooks; NULL only if memory runs out. */
-struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int queue_depth,
+ * With want_uring 0 nothing changes but the hooks; entries_per_thread 0: the default (1).
+ * NULL only if memory runs out. */
+struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int entries_per_thread,
                                      sotto_ring_notify notify, void *context);
 
 /* Where a reply of `size` bytes to the request this thread is answering can be built in place:
