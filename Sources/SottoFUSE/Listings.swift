@@ -1,5 +1,4 @@
 import SottoCore
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,29 +45,31 @@ final class DirectoryListings: @unchecked Sendable {
     /// Listings being read, by directory inode. A listing is dropped when its last row has been
     /// returned; a reader that comes back later rebuilds it. Bounded in rows so a huge directory
     /// read by many programs at once cannot hold memory indefinitely.
-    private let cache = Mutex<(byDirectory: [UInt64: Listing], rows: Int)>(([:], 0))
+    private let lock = Mutex()  // pthread-based: ThreadSanitizer sees it (it does not see Synchronization's)
+    private var byDirectory: [UInt64: Listing] = [:]
+    private var cachedRows = 0
     static let maxCachedRows = 200_000
 
     /// The listing to serve `offset` from: a fresh one for a reader starting at 0 (attributes as
     /// they are now), else the one being read, built if it is gone.
     func listing(for ino: UInt64, offset: off_t, build: () throws -> [(name: [UInt8], backingPath: String, attributes: stat)]) throws -> Listing {
-        if offset != 0, let l = cache.withLock({ $0.byDirectory[ino] }) { return l }
+        if offset != 0, let l = lock.withLock({ byDirectory[ino] }) { return l }
         let l = Listing(Self.order(try build()))
-        cache.withLock { c in
-            if let old = c.byDirectory[ino] { c.rows -= old.rows.count }
-            if c.rows + l.rows.count > Self.maxCachedRows { c = ([:], 0) }
-            c.byDirectory[ino] = l
-            c.rows += l.rows.count
+        lock.withLock {
+            if let old = byDirectory[ino] { cachedRows -= old.rows.count }
+            if cachedRows + l.rows.count > Self.maxCachedRows { byDirectory = [:]; cachedRows = 0 }
+            byDirectory[ino] = l
+            cachedRows += l.rows.count
         }
         return l
     }
 
     /// The reader got the last row: drop the listing unless another reader replaced it.
     func finished(_ ino: UInt64, _ l: Listing) {
-        cache.withLock { c in
-            if c.byDirectory[ino] === l {
-                c.byDirectory[ino] = nil
-                c.rows -= l.rows.count
+        lock.withLock {
+            if byDirectory[ino] === l {
+                byDirectory[ino] = nil
+                cachedRows -= l.rows.count
             }
         }
     }
