@@ -36,5 +36,6 @@ let package = Package(
         .executableTarget(name: "sotto-blockbench", dependencies: ["SottoCore"]),
         .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"], exclude: ["Fixtures"]),
         .testTarget(name: "SottoCLITests", dependencies: ["SottoCore"]),
+        .testTarget(name: "SottoFUSETests", dependencies: ["SottoFUSE"]),
     ]
 )
