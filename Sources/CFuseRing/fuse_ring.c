@@ -185,7 +185,8 @@ static ssize_t reply_to_init(struct sotto_ring *r, int fd, struct iovec *iov, in
         /* The kernel sizes a ring payload as the largest request or reply it may send. */
         size_t payload = FUSE_MIN_READ_BUFFER;
         if (init.max_write > payload) payload = init.max_write;
-        if ((size_t)init.max_pages * 4096 > payload) payload = (size_t)init.max_pages * 4096;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        if ((size_t)init.max_pages * page > payload) payload = (size_t)init.max_pages * page;
         r->payload_size = payload;
         struct iovec patched[2] = { iov[0], { &init, iov[1].iov_len } };
         n = writev(fd, patched, 2);
@@ -310,7 +311,7 @@ static int setup_worker(struct worker *q) {
     for (int i = 0; i < q->depth; i++) {
         struct entry *e = &q->entries[i];
         e->worker = q;
-        if (posix_memalign((void **)&e->header, 4096, sizeof *e->header) != 0) return -ENOMEM;
+        if (posix_memalign((void **)&e->header, (size_t)sysconf(_SC_PAGESIZE), sizeof *e->header) != 0) return -ENOMEM;
         memset(e->header, 0, sizeof *e->header);
         e->area_size = PREFIX + r->payload_size;
         /* Untouched pages cost nothing: a worker that only sees small requests stays small. */

@@ -12,6 +12,9 @@ import Glibc
 /// promise) even if the directory changed, the listing was rebuilt, or another reader started
 /// over at offset 0.
 final class DirectoryListings: @unchecked Sendable {
+    /// An entry as listed: its plaintext name, backing path and attributes as the mount shows them.
+    typealias Entry = (name: [UInt8], backingPath: String, attributes: stat)
+
     struct Row {
         let name: [UInt8]
         let backingPath: String
@@ -52,7 +55,7 @@ final class DirectoryListings: @unchecked Sendable {
 
     /// The listing to serve `offset` from: a fresh one for a reader starting at 0 (attributes as
     /// they are now), else the one being read, built if it is gone.
-    func listing(for ino: UInt64, offset: off_t, build: () throws -> [(name: [UInt8], backingPath: String, attributes: stat)]) throws -> Listing {
+    func listing(for ino: UInt64, offset: off_t, build: () throws -> [Entry]) throws -> Listing {
         if offset != 0, let l = lock.withLock({ byDirectory[ino] }) { return l }
         let l = Listing(Self.order(try build()))
         lock.withLock {
@@ -77,8 +80,8 @@ final class DirectoryListings: @unchecked Sendable {
     /// Sorts entries by their name key ("." and ".." first) and gives each its resume offset.
     /// Keys are a hash of the name; equal keys (two names colliding) are separated by one, so
     /// offsets stay strictly increasing within a listing.
-    static func order(_ entries: [(name: [UInt8], backingPath: String, attributes: stat)]) -> [Row] {
-        var keyed = entries.map { e -> (key: Int64, e: (name: [UInt8], backingPath: String, attributes: stat)) in
+    static func order(_ entries: [Entry]) -> [Row] {
+        var keyed = entries.map { e -> (key: Int64, e: Entry) in
             if e.name == [0x2E] { return (0, e) }
             if e.name == [0x2E, 0x2E] { return (1, e) }
             return (2 + Int64(fnv1a(e.name) % (1 << 62)), e)

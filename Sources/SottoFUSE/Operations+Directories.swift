@@ -14,12 +14,12 @@ extension Mount {
             // RELEASEDIR again"; elsewhere an open with no handle.
             if mount(of: req).noOpendir { fuse_reply_err(req, ENOSYS) } else { fuse_reply_open(req, fi) }
         }
-        ops.readdir = { req, ino, size, offset, fi in
-            handle(req) { m in try m.readDirectory(req, ino, size, offset, fi, plus: false) }
+        ops.readdir = { req, ino, size, offset, _ in
+            handle(req) { m in try m.readDirectory(req, ino, size, offset, plus: false) }
         }
         // READDIRPLUS: names with their attributes in one reply, so `ls -l` needs no LOOKUP per entry.
-        ops.readdirplus = { req, ino, size, offset, fi in
-            handle(req) { m in try m.readDirectory(req, ino, size, offset, fi, plus: true) }
+        ops.readdirplus = { req, ino, size, offset, _ in
+            handle(req) { m in try m.readDirectory(req, ino, size, offset, plus: true) }
         }
         ops.releasedir = { req, _, _ in fuse_reply_err(req, 0) }
         ops.fsyncdir = { req, ino, _, _ in
@@ -31,14 +31,14 @@ extension Mount {
     }
 
     /// The entries of a directory as the mount shows them, "." and ".." first.
-    func directoryRows(_ ino: UInt64) throws -> [(name: [UInt8], backingPath: String, attributes: stat)] {
+    func directoryRows(_ ino: UInt64) throws -> [DirectoryListings.Entry] {
         let b = try inodes.path(ino)
         let dir = VaultEntry(plainPath: b, backingPath: b, info: try FileSystem.lstat(b))
         let (entries, skipped) = try vault.list(dir)
         for s in skipped { log.once("skip:" + s.backingPath, "left out of the listing: \(s)") }
         var parent = stat()
         parent.st_mode = S_IFDIR
-        var rows: [(name: [UInt8], backingPath: String, attributes: stat)] = [([0x2E], b, dir.info), ([0x2E, 0x2E], b, parent)]
+        var rows: [DirectoryListings.Entry] = [([0x2E], b, dir.info), ([0x2E, 0x2E], b, parent)]
         rows.reserveCapacity(entries.count + 2)
         for e in entries {
             var st = e.entry.info
@@ -50,8 +50,7 @@ extension Mount {
 
     /// One page of a directory from `offset`. With `plus`, each entry sent counts as a lookup
     /// (the kernel now holds it), except "." and "..".
-    func readDirectory(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
-                       _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) throws {
+    func readDirectory(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t, plus: Bool) throws {
         if offset >= DirectoryListings.end {
             fuse_reply_buf(req, nil, 0)
             return

@@ -63,17 +63,16 @@ extension Mount {
         ops.read = { req, _, size, offset, fi in
             handle(req) { m in
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
-                // Through io_uring: decrypt straight into the ring entry the reply goes out of.
-                if let p = sotto_ring_reply_buffer(max(size, 1)) {
+                func readAndReply(from p: UnsafeMutableRawPointer) throws {
                     let n = try h.file.read(into: UnsafeMutableRawBufferPointer(start: p, count: size), at: Int(offset))
                     fuse_reply_buf(req, p.assumingMemoryBound(to: CChar.self), n)
-                    return
                 }
-                // A pooled reply buffer: no allocation (for 128 KiB, an mmap) per read.
-                try m.codecs.with { scratch in
-                    let buf = scratch.reply(max(size, 1))
-                    let n = try h.file.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<size]), at: Int(offset))
-                    fuse_reply_buf(req, buf.baseAddress!.assumingMemoryBound(to: CChar.self), n)
+                // Through io_uring: decrypt straight into the ring entry the reply goes out of.
+                // Otherwise a pooled reply buffer: no allocation (for 128 KiB, an mmap) per read.
+                if let p = sotto_ring_reply_buffer(max(size, 1)) {
+                    try readAndReply(from: p)
+                } else {
+                    try m.codecs.with { scratch in try readAndReply(from: scratch.reply(max(size, 1)).baseAddress!) }
                 }
             }
         }

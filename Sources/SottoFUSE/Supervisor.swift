@@ -74,9 +74,7 @@ final class Supervisor: @unchecked Sendable {
     func touch() { lastActivity.store(Int(time(nil)), ordering: .relaxed) }
 
     private func tick() {
-        let open = mount.files.openCount
-        let last = lastActivity.load(ordering: .relaxed)
-        update(force: false)
+        let (open, last) = update(force: false)
         if let idleLimit, open == 0, Int(time(nil)) - last >= idleLimit {
             mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
             if !unmountSelf() {
@@ -101,7 +99,9 @@ final class Supervisor: @unchecked Sendable {
     /// Publishes now rather than at the next tick (the transport became known).
     func refresh() { update(force: true) }
 
-    private func update(force: Bool) {
+    /// Publishes if anything changed (or `force`); returns the open-file count and last activity.
+    @discardableResult
+    private func update(force: Bool) -> (open: Int, last: Int) {
         let open = mount.files.openCount
         let last = lastActivity.load(ordering: .relaxed)
         let transport = mount.transport
@@ -113,6 +113,7 @@ final class Supervisor: @unchecked Sendable {
             status.transport = transport
             publish()
         }
+        return (open, last)
     }
 
     private func publish() {

@@ -8,9 +8,7 @@ import Glibc
 /// on. The mount test `test_listing_while_entries_change_returns_each_unchanged_entry_once`
 /// drives the same through the kernel.
 @Suite struct DirectoryListingsTests {
-    typealias Entry = (name: [UInt8], backingPath: String, attributes: stat)
-
-    func entries(_ names: [String]) -> [Entry] {
+    func entries(_ names: [String]) -> [DirectoryListings.Entry] {
         names.map { (Array($0.utf8), "/b/" + $0, stat()) }
     }
 
