@@ -73,6 +73,9 @@ final class InodeTable: @unchecked Sendable {
         }
     }
 
+    /// One name the kernel knows the inode by.
+    func firstLink(_ ino: UInt64) -> Link? { lock.withLock { nodes[ino]?.links.first } }
+
     /// The open state of an inode whose every name may be gone (fstat or fchmod after unlink).
     func openFile(_ ino: UInt64) -> EncryptedFile? { lock.withLock { nodes[ino]?.openFile } }
 

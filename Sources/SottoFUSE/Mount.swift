@@ -20,6 +20,7 @@ public final class Mount: @unchecked Sendable {
     let codecs: CodecPool
     let inodes: InodeTable
     let listings = DirectoryListings()
+    let readahead: FolderReadahead
     /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at
     /// INIT; not with --shared).
     var noOpendir = false
@@ -33,6 +34,7 @@ public final class Mount: @unchecked Sendable {
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
         self.codecs = files.codecs
+        self.readahead = FolderReadahead(layout: vault.layout)
         self.log = log
         self.readOnly = readOnly
         self.shared = shared

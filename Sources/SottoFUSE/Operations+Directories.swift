@@ -56,6 +56,8 @@ extension Mount {
             return
         }
         let listing = try listings.listing(for: ino, offset: offset) { try directoryRows(ino) }
+        // A reader starting over gets a fresh listing: its order is what a whole-folder reader follows.
+        if offset == 0 && !shared { readahead.listed(ino, listing.rows) }
         let buf = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
         defer { buf.deallocate() }
         var used = 0

@@ -58,6 +58,7 @@ extension Mount {
                 // stay valid across opens. Shared: each open drops them, so it reads what is there now.
                 fi!.pointee.keep_cache = m.shared ? 0 : 1
                 fuse_reply_open(req, fi)
+                if !write && !m.shared, let link = m.inodes.firstLink(ino) { m.readahead.opened(link.name, in: link.parent) }
             }
         }
         ops.read = { req, _, size, offset, fi in

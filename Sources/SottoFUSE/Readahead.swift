@@ -1,0 +1,145 @@
+import Foundation
+import SottoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Folder readahead: a program that reads a folder's files one after another in listing order
+/// (an editor indexing a vault, a sync tool hashing it, `cat *`, `tar -c`) would otherwise wait
+/// for the disk once per file, in turn. When opens follow the order of the folder's last listing,
+/// the first blocks of the next few files are requested from the disk ahead of the reader
+/// (ciphertext only, into the backing page cache), the way the kernel reads ahead within a file.
+///
+/// Only read-only opens count, and only the order the mount itself listed; a folder whose files
+/// are opened out of order gets at most `firstWindow` files ahead per open.
+final class FolderReadahead: @unchecked Sendable {
+    /// A folder's regular files in the order its last listing gave them.
+    final class Order {
+        let names: [[UInt8]]
+        let backingPaths: [String]
+        let prefetchBytes: [Int]
+        /// Built on the first open in the folder (most listed folders are never read).
+        var index: [[UInt8]: Int]?
+        var lastOpened = -2
+        /// Files before this index have been requested.
+        var requestedUpTo = 0
+        /// The folder listed after this one.
+        var nextListed: UInt64?
+        init(names: [[UInt8]], backingPaths: [String], prefetchBytes: [Int]) {
+            self.names = names
+            self.backingPaths = backingPaths
+            self.prefetchBytes = prefetchBytes
+        }
+    }
+
+    /// Files requested ahead of a reader that opens them in order, and of any other first open.
+    static let window = 8
+    static let firstWindow = 2
+    /// Plaintext bytes requested per file: the first reads of a whole-file reader (the kernel's
+    /// own readahead takes over after them).
+    static let headBytes = 256 << 10
+    /// Files remembered across all folders; past this the memory is cleared and rebuilt by listings.
+    static let maxFiles = 50_000
+
+    private let lock = Mutex()
+    private var byDirectory: [UInt64: Order] = [:]
+    private var files = 0
+    private var lastListed: UInt64?
+    private let layout: ContentLayout
+
+    init(layout: ContentLayout) { self.layout = layout }
+
+    /// A fresh listing of `directory`: remember its regular files in the order served.
+    func listed(_ directory: UInt64, _ rows: [DirectoryListings.Row]) {
+        var names: [[UInt8]] = [], paths: [String] = [], bytes: [Int] = []
+        for r in rows where r.attributes.st_mode & S_IFMT == S_IFREG && r.attributes.st_size > 0 {
+            names.append(r.name)
+            paths.append(r.backingPath)
+            bytes.append(layout.ciphertextSize(plaintextSize: min(Int(r.attributes.st_size), Self.headBytes)))
+        }
+        guard !names.isEmpty, names.count <= Self.maxFiles else { return }
+        let order = Order(names: names, backingPaths: paths, prefetchBytes: bytes)
+        lock.withLock {
+            if let old = byDirectory[directory] { files -= old.names.count }
+            if files + names.count > Self.maxFiles { byDirectory = [:]; files = 0 }
+            byDirectory[directory] = order
+            files += names.count
+            // A tree walker (find, tar, a sync tool) lists folders in the order it reads them.
+            if let previous = lastListed.flatMap({ byDirectory[$0] }), previous !== order { previous.nextListed = directory }
+            lastListed = directory
+        }
+    }
+
+    /// `name` in `directory` was opened read-only: request the files ahead of it, continuing
+    /// into the folder listed next when the window reaches past this one's last file.
+    func opened(_ name: [UInt8], in directory: UInt64) {
+        var ahead: [(path: String, bytes: Int)] = []
+        lock.withLock {
+            guard let order = byDirectory[directory] else { return }
+            if order.index == nil {
+                order.index = Dictionary(order.names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            guard let i = order.index![name] else { return }
+            let sequential = i == order.lastOpened + 1
+            order.lastOpened = i
+            let want = sequential ? Self.window : Self.firstWindow
+            let end = min(order.names.count, i + 1 + want)
+            let start = sequential ? max(i + 1, order.requestedUpTo) : i + 1
+            order.requestedUpTo = end
+            for j in start..<max(start, end) { ahead.append((order.backingPaths[j], order.prefetchBytes[j])) }
+            let spill = i + 1 + want - order.names.count
+            guard spill > 0, let nd = order.nextListed, nd != directory, let next = byDirectory[nd],
+                  next.lastOpened < 0 else { return }
+            // Not opened yet: the reader is expected to start at its first file.
+            let nextEnd = min(next.names.count, spill)
+            for j in next.requestedUpTo..<max(next.requestedUpTo, nextEnd) {
+                ahead.append((next.backingPaths[j], next.prefetchBytes[j]))
+            }
+            next.requestedUpTo = max(next.requestedUpTo, nextEnd)
+            next.lastOpened = -1
+        }
+        if !ahead.isEmpty { enqueue(ahead) }
+    }
+
+    // MARK: The requesting thread
+
+    /// Requests are made on one background thread: through io_uring an OPEN's reply leaves only
+    /// when its handler returns, and opening and advising a few files would double its latency.
+    private let pending = NSCondition()
+    private var queue: [(path: String, bytes: Int)] = []
+    private var worker: Thread?
+    /// Requests waiting beyond this are dropped (the reader has moved on, or is not a tree walker).
+    static let maxQueued = 256
+
+    private func enqueue(_ files: [(path: String, bytes: Int)]) {
+        pending.lock()
+        defer { pending.unlock() }
+        queue.append(contentsOf: files.prefix(max(0, Self.maxQueued - queue.count)))
+        if worker == nil {
+            let t = Thread { [self] in work() }  // lives as long as the daemon
+            t.name = "sotto-readahead"
+            worker = t
+            t.start()
+        }
+        pending.signal()
+    }
+
+    private func work() {
+        while true {
+            pending.lock()
+            while queue.isEmpty { pending.wait() }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            pending.unlock()
+            for f in batch { Self.request(f.path, bytes: f.bytes) }
+        }
+    }
+
+    /// Asks the disk for a file's first bytes without waiting for them (a gone file is skipped).
+    static func request(_ backingPath: String, bytes: Int) {
+        let fd = open(backingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, 0, off_t(bytes), POSIX_FADV_WILLNEED)
+        close(fd)
+    }
+}

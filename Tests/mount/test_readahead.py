@@ -1,0 +1,100 @@
+"""Folder readahead (SottoFUSE/Readahead.swift): a reader opening a folder's files in the order
+the mount listed them finds the next files' ciphertext already asked of the disk; a listing alone
+asks for nothing, and an out-of-order open asks for two files at most. Residency of the backing
+files' pages in the page cache (fincore) is the observable: the files are evicted first."""
+import os
+import subprocess
+import time
+
+from conftest import run
+
+FILES = 16
+WINDOW = 8        # FolderReadahead.window
+FIRST_WINDOW = 2  # FolderReadahead.firstWindow
+
+
+def resident_bytes(path):
+    out = run("fincore", "--bytes", "--noheadings", "--output", "RES", path).stdout.decode()
+    return int(out.strip())
+
+
+def evict(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def wait_until_resident(paths, timeout=20.0):
+    """Polls (the requests run on the daemon's readahead thread and the disk answers when it
+    does); returns the paths still not resident at the deadline."""
+    deadline = time.monotonic() + timeout
+    missing = list(paths)
+    while missing and time.monotonic() < deadline:
+        missing = [p for p in missing if resident_bytes(p) == 0]
+    return missing
+
+
+def folder_in_listing_order(vault, name):
+    """Writes FILES files into a new folder, remounts with their backing pages evicted, and returns
+    (plaintext paths in the order the mount lists them, backing path of each)."""
+    d = vault.mnt / name
+    d.mkdir()
+    for i in range(FILES):
+        (d / f"note{i:02d}.md").write_bytes(os.urandom(20000))
+    vault.unmount()
+    os.sync()  # clean pages, so they can be evicted
+    backing = {}
+    for root, _, files in os.walk(vault.dir):
+        for f in files:
+            p = os.path.join(root, f)
+            evict(p)
+            backing[os.stat(p).st_ino] = p
+    vault.mount()
+    order = [d / n for n in os.listdir(d)]  # the mount's listing order
+    assert len(order) == FILES
+    # A file's inode number through the mount is its backing file's.
+    return order, [backing[os.stat(p).st_ino] for p in order]
+
+
+def read(path):
+    with open(path, "rb") as f:
+        assert len(f.read()) == 20000
+
+
+def test_reading_in_listing_order_requests_the_next_files(vault):
+    order, backing = folder_in_listing_order(vault, "interviews")
+    assert all(resident_bytes(b) == 0 for b in backing), "listing (and stat) must not read content"
+    read(order[0])
+    read(order[1])  # in order: the window widens to WINDOW files after this one
+    ahead = backing[2:2 + WINDOW]
+    assert wait_until_resident(ahead) == [], "the next files were not requested"
+    # Never requested: nothing brought them in.
+    assert [b for b in backing[2 + WINDOW:] if resident_bytes(b) > 0] == []
+    # Reading on keeps the window ahead of the reader.
+    for p in order[2:5]:
+        read(p)
+    assert wait_until_resident(backing[5 + 1:5 + WINDOW]) == []
+
+
+def test_an_out_of_order_open_requests_little_and_writers_nothing(vault):
+    order, backing = folder_in_listing_order(vault, "sessions")
+    read(order[8])  # a single file, as an editor opens one note
+    assert wait_until_resident(backing[9:9 + FIRST_WINDOW]) == []
+    assert [b for i, b in enumerate(backing) if resident_bytes(b) > 0 and i not in (8, 9, 10)] == []
+    # Opening for writing is not reading a folder.
+    with open(order[0], "r+b") as f:
+        f.write(b"x")
+    with open(order[1], "r+b") as f:
+        f.write(b"y")
+    assert resident_bytes(backing[3]) == 0 and resident_bytes(backing[12]) == 0
+
+
+def test_a_file_gone_since_the_listing_is_skipped(vault):
+    order, backing = folder_in_listing_order(vault, "drafts")
+    os.unlink(order[2])  # through the mount: the listing the readahead follows still names it
+    read(order[0])
+    read(order[1])
+    assert wait_until_resident(backing[3:2 + WINDOW]) == []
+    assert subprocess.run(["cat", str(order[3])], capture_output=True).returncode == 0
