@@ -124,6 +124,30 @@ static struct sotto_ring *the_ring;
 /* The ring entry whose request this thread is dispatching: its reply goes to the ring. */
 static __thread struct entry *dispatching;
 
+/* The CPU a queue thread is bound to (-1: not a queue thread), and whether the binding is lifted
+ * for a disk wait. Bound, a request is answered on its caller's CPU with no cross-CPU wake-up;
+ * but a thread asleep on the disk is woken by the disk's interrupt, and woken on a CPU the VM
+ * has halted that costs more than the round trip (cold random reads: 0.37-0.43 s bound, 0.31-0.34
+ * s unbound, for 2,000 reads). So the wait runs unbound, and the binding returns after the reply. */
+static __thread int bound_cpu = -1;
+static __thread int unbound;
+
+void sotto_ring_will_wait(void) {
+    if (bound_cpu < 0 || unbound) return;
+    cpu_set_t any;
+    CPU_ZERO(&any);
+    for (int c = 0, n = get_nprocs_conf(); c < n && c < CPU_SETSIZE; c++) CPU_SET(c, &any);
+    if (sched_setaffinity(0, sizeof any, &any) == 0) unbound = 1;
+}
+
+static void rebind(void) {
+    cpu_set_t cpu;
+    CPU_ZERO(&cpu);
+    CPU_SET(bound_cpu, &cpu);
+    (void)sched_setaffinity(0, sizeof cpu, &cpu);
+    unbound = 0;
+}
+
 /* --- replies --- */
 
 static ssize_t total_length(const struct iovec *iov, int count) {
@@ -357,6 +381,7 @@ static void *serve(void *arg) {
     CPU_ZERO(&cpu);
     CPU_SET(q->qid, &cpu);
     (void)sched_setaffinity(0, sizeof cpu, &cpu);
+    bound_cpu = q->qid;
     char name[16];
     snprintf(name, sizeof name, "sotto-ring-%d", q->qid);
     pthread_setname_np(pthread_self(), name);
@@ -392,6 +417,11 @@ static void *serve(void *arg) {
             if (err) fail_serving(r, q->qid, "queueing the next fetch", err);
         }
         io_uring_cq_advance(&q->uring, seen);
+        if (unbound) {
+            /* The reply first (the caller waits for it), then back to this queue's CPU. */
+            (void)io_uring_submit(&q->uring);
+            rebind();
+        }
     }
     return NULL;
 }

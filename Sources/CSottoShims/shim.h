@@ -46,3 +46,12 @@ int sync_file_range(int fd, long long offset, long long nbytes, unsigned int fla
 static inline int sotto_start_writeback(int fd, long long offset, long long nbytes) {
     return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
+
+/* preadv2 is a GNU extension too. RWF_NOWAIT: only what the page cache holds, EAGAIN if the
+ * disk would have to be waited for. */
+#include <sys/uio.h>
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags);
+static inline long sotto_pread_cached(int fd, void *buf, size_t count, long long offset) {
+    struct iovec v = { buf, count };
+    return (long)preadv2(fd, &v, 1, (off_t)offset, 0x00000008 /* RWF_NOWAIT */);
+}

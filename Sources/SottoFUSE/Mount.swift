@@ -35,6 +35,7 @@ public final class Mount: @unchecked Sendable {
         self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
         self.codecs = files.codecs
         self.readahead = FolderReadahead(layout: vault.layout)
+        EncryptedFile.willWaitForDisk = sotto_ring_will_wait
         self.log = log
         self.readOnly = readOnly
         self.shared = shared

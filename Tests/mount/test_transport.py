@@ -4,10 +4,12 @@ with the kernel offering io_uring and once without; these tests check the choice
 the ring where it differs from /dev/fuse: callers on every CPU at once, and the largest requests."""
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 
-from conftest import kernel_offers_io_uring, sotto, transport_in_log
+from conftest import kernel_offers_io_uring, run, sotto, transport_in_log
 
 
 def ring_threads(mnt):
@@ -98,3 +100,45 @@ def test_largest_requests_round_trip(vault):
     finally:
         os.close(fd)
     assert got == expected
+
+
+def cpus_allowed(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        return next(l.split(":")[1].strip() for l in f if l.startswith("Cpus_allowed_list"))
+
+
+def test_reads_that_wait_for_the_disk_return_every_queue_thread_to_its_cpu(vault):
+    # A queue thread waiting for the disk runs unbound (woken wherever the disk's interrupt lands)
+    # and binds itself to its CPU again after the reply: cold reads on every CPU, then each
+    # sotto-ring-N thread is allowed exactly CPU N again.
+    data = os.urandom(8 << 20)
+    (vault.mnt / "cold.bin").write_bytes(data)
+    vault.unmount()
+    os.sync()
+    for root, _, files in os.walk(vault.dir):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+    vault.mount()
+    rng = random.Random(5)
+    for cpu in sorted(os.sched_getaffinity(0)):
+        code = ("import os,sys,random;os.sched_setaffinity(0,{%d});r=random.Random(%d);f=os.open(sys.argv[1],os.O_RDONLY);"
+                "d=open(sys.argv[2],'rb').read();"
+                "[(lambda o:(os.pread(f,4096,o)==d[o:o+4096]) or sys.exit('mismatch at %%d'%%o))(r.randrange(0,len(d)-4096)) for _ in range(200)]") % (cpu, cpu)
+        ref = vault.base / "ref.bin"
+        ref.write_bytes(data)
+        run(sys.executable, "-c", code, vault.mnt / "cold.bin", ref)
+    pid, _ = ring_threads(vault.mnt)
+    if not kernel_offers_io_uring():
+        return  # no queue threads: the reads above are the test
+    deadline = time.monotonic() + 20
+    while True:
+        wrong = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+            if name.startswith("sotto-ring-") and cpus_allowed(pid, tid) != name.removeprefix("sotto-ring-"):
+                wrong[tid] = (name, cpus_allowed(pid, tid))
+        if not wrong or time.monotonic() > deadline:
+            break
+    assert wrong == {}

@@ -34,6 +34,10 @@ struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, in
  * when the request came through /dev/fuse (or the reply would not fit). Valid until the reply. */
 void *sotto_ring_reply_buffer(size_t size);
 
+/* The request this thread answers is about to wait for the disk: on a queue thread, lifts the
+ * thread's CPU binding until the reply is sent. Elsewhere nothing. */
+void sotto_ring_will_wait(void);
+
 int sotto_ring_state(const struct sotto_ring *ring);
 
 /* After the session loop has ended: stops the queue threads and frees everything. */

@@ -45,6 +45,10 @@ public final class EncryptedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(b)
     }()
 
+    /// Called on the reading thread before a read of content waits for the disk (the FUSE layer
+    /// lets such a thread be woken on any CPU). Set once, before any file is read.
+    nonisolated(unsafe) public static var willWaitForDisk: @convention(c) () -> Void = {}
+
     /// `header`: the header just written to a new file (no need to read it back).
     init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, codecs: CodecPool,
          newFileHeader header: FileHeader? = nil) throws {
@@ -144,7 +148,7 @@ public final class EncryptedFile: @unchecked Sendable {
             _ = posix_fadvise(fd.rawValue, off_t(start), off_t(p.upperBound - start), POSIX_FADV_WILLNEED)
         }
         var bytes = [UInt8](repeating: 0, count: FileHeader.size)
-        let n = try bytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0) }
+        let n = try bytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0, beforeWaiting: Self.willWaitForDisk) }
         do {
             let header = try bytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<n]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
             let c = BlockCipher(header: header, layout: layout)
@@ -204,7 +208,7 @@ public final class EncryptedFile: @unchecked Sendable {
         let first = range.lowerBound / B, last = (range.upperBound - 1) / B
         let finalIndex = size / B
         let stored = scratch.stored(cipherRange(range, size: size).count)
-        let got = try fd.read(into: stored, at: layout.cipherOffset(ofBlock: first))
+        let got = try fd.read(into: stored, at: layout.cipherOffset(ofBlock: first), beforeWaiting: Self.willWaitForDisk)
         guard got == stored.count else { throw damaged("the file is shorter than its size says (changed underneath?)") }
         var copied = 0
         for i in first...last {

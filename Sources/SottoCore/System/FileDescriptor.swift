@@ -74,6 +74,19 @@ public struct FileDescriptor: Sendable {
         return done
     }
 
+    /// Reads like `read(into:at:)`, but takes what the page cache holds first and calls
+    /// `beforeWaiting` only when the rest must come from the disk.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int,
+                     beforeWaiting: () -> Void) throws(Errno) -> Int {
+        guard buffer.count > 0 else { return 0 }
+        let n = sotto_pread_cached(rawValue, buffer.baseAddress, buffer.count, Int64(offset))
+        if n == buffer.count || n == 0 { return n }  // all cached, or end of file
+        // Short (part cached), EAGAIN (none), or no RWF_NOWAIT here (EOPNOTSUPP): read the rest.
+        let done = max(n, 0)
+        beforeWaiting()
+        return done + (try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + done))
+    }
+
     /// Writes all of `buffer` (at `offset`, or at the current position).
     /// Up to `count` bytes from `offset` (fewer at end of file).
     public func readBytes(_ count: Int, at offset: Int) throws(Errno) -> [UInt8] {
