@@ -27,6 +27,12 @@ public final class Mount: @unchecked Sendable {
     /// How long the kernel may cache attributes and names (and negative lookups). It is also the
     /// staleness bound of `--shared` (docs/sync.md): a change a sync tool makes shows within it.
     static let cacheTimeout = 1.0
+    /// How long the kernel may trust a name it looked up: as long as a minute when only this mount
+    /// writes the vault (nothing else can rename or remove an entry behind its back), so an
+    /// `rm -rf` or a build a few seconds after a listing does not look every name up again.
+    /// Attributes and negative entries keep `cacheTimeout`: `sotto import` may add names meanwhile.
+    var entryTimeout: Double { shared ? Self.cacheTimeout : Self.privateEntryTimeout }
+    static let privateEntryTimeout = 60.0
 
     public init(vault: Vault, readOnly: Bool, shared: Bool = false, log: Log) throws {
         self.vault = vault

@@ -78,7 +78,7 @@ extension Mount {
                             e.ino = remembered
                             e.generation = 1
                             e.attr_timeout = Mount.cacheTimeout
-                            e.entry_timeout = Mount.cacheTimeout
+                            e.entry_timeout = entryTimeout
                         }
                         return fuse_add_direntry_plus(req, buf + used, size - used, name, &e, row.next)
                     }

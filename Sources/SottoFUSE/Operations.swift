@@ -45,7 +45,7 @@ extension Mount {
         e.ino = inodes.remember(parent: parent, name: name, backingPath: backingPath, stat: e.attr)
         e.generation = 1
         e.attr_timeout = Mount.cacheTimeout
-        e.entry_timeout = Mount.cacheTimeout
+        e.entry_timeout = entryTimeout
         // Anything keyed by the inode must be in place before the reply: from then on the kernel
         // may send RELEASE or FORGET for it on another thread.
         beforeReply?(e.ino)
