@@ -55,3 +55,11 @@ static inline long sotto_pread_cached(int fd, void *buf, size_t count, long long
     struct iovec v = { buf, count };
     return (long)preadv2(fd, &v, 1, (off_t)offset, 0x00000008 /* RWF_NOWAIT */);
 }
+
+/* pidfd_open (Linux 5.3+): a descriptor that becomes readable when the process exits, and that
+ * a reused process ID cannot fool. */
+#include <sys/syscall.h>
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+static inline int sotto_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -117,6 +117,9 @@ public final class Mount: @unchecked Sendable {
         fuse_loop_cfg_set_max_threads(config, 16)
         let rc = sotto_session_loop_mt(session, config)
         log.info("unmounted \(mountpoint)\(rc != 0 ? " (loop ended with \(rc))" : "")")
+        // Tests: a filesystem process slow to finish after the unmount (as with many open files),
+        // which `sotto unmount` must wait for. SOTTO_TEST_EXIT_DELAY_MS=N.
+        if let ms = getenv("SOTTO_TEST_EXIT_DELAY_MS").flatMap({ UInt32(String(cString: $0)) }) { usleep(ms * 1000) }
     }
 
     /// Gives a new backing entry to the calling user and, in a setgid directory, the directory's

@@ -188,6 +188,10 @@ struct Unmount: ParsableCommand {
         guard entry.fsType == "fuse.sotto" else {
             throw SottoError.notMounted("'\(mountpoint)' is not a Sotto mount (it is \(entry.fsType)): use umount")
         }
+        // The filesystem process outlives the unmount by a moment (closing the vault's files,
+        // releasing its lock): wait for it, so the vault and the disk under it are free when this
+        // returns (a rekey or an unmount of the disk right after would otherwise find them busy).
+        let daemon = MountStatus.all().first { $0.mountpoint == mp }.flatMap { ProcessExit(pid: $0.pid) }
         if geteuid() == 0 {
             if umount2(mp, lazy ? Int32(MNT_DETACH) : 0) != 0 {
                 let e = Errno.current
@@ -199,8 +203,14 @@ struct Unmount: ParsableCommand {
         } else {
             try runFusermount(mp)
         }
+        if !lazy, let daemon, !daemon.wait(milliseconds: Self.daemonExitWait) {
+            FileHandle.standardError.write(Data("sotto: the filesystem process is still finishing; the vault is free once it exits\n".utf8))
+        }
         print("unmounted \(mountpoint)")
     }
+
+    /// How long to wait for the filesystem process after the unmount (it normally takes milliseconds).
+    static let daemonExitWait: Int32 = 10_000
 
     private func runFusermount(_ mp: String) throws {
         var args = ["fusermount3", "-u"]

@@ -75,6 +75,32 @@ def test_unmount_not_mounted_busy_and_lazy(fresh):
         assert held.read() == "x"  # an open file keeps working after a lazy unmount
 
 
+def test_unmount_returns_once_the_vault_is_free(fresh):
+    # The filesystem process holds a shared lock on the vault while it runs; once `sotto unmount`
+    # returns it has exited, so the lock is free at once (a rekey or `umount` of the disk under the
+    # vault right after would otherwise find it busy). The daemon is made slow to finish.
+    import fcntl
+    for i in range(2):
+        r = subprocess.run([SOTTO, "mount", str(fresh.dir), str(fresh.mnt), "--password-file", str(fresh.pwfile)],
+                           env=dict(os.environ, SOTTO_TEST_EXIT_DELAY_MS="300"), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        (fresh.mnt / f"n{i}.txt").write_text("x" * 100000)
+        with open(fresh.mnt / f"n{i}.txt") as f:
+            assert len(f.read()) == 100000
+        pid = daemon_pid(fresh)
+        sotto("unmount", fresh.mnt)
+        try:
+            state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            state = "gone"
+        assert state in ("Z", "gone"), f"round {i}: the filesystem process is still running ({state})"
+        fd = os.open(fresh.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError if still held
+        finally:
+            os.close(fd)
+
+
 UNDER_TSAN = os.environ.get("SOTTO_SANITIZER") == "thread"
 # ThreadSanitizer defers signal handlers while a thread blocks in a system call, so libfuse's
 # SIGINT/SIGTERM handler never wakes the loop under it (tools/sanitizers; docs/reliability.md).
