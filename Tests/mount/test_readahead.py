@@ -36,13 +36,15 @@ def wait_until_resident(paths, timeout=20.0):
     return missing
 
 
-def folder_in_listing_order(vault, name):
-    """Writes FILES files into a new folder, remounts with their backing pages evicted, and returns
-    (plaintext paths in the order the mount lists them, backing path of each)."""
-    d = vault.mnt / name
-    d.mkdir()
-    for i in range(FILES):
-        (d / f"note{i:02d}.md").write_bytes(os.urandom(20000))
+def folders_in_listing_order(vault, counts):
+    """Writes counts[name] files into each new folder, remounts with their backing pages evicted,
+    lists the folders in the order given, and returns {name: (plaintext paths in the order the
+    mount lists them, backing path of each)}."""
+    for name, n in counts.items():
+        d = vault.mnt / name
+        d.mkdir()
+        for i in range(n):
+            (d / f"note{i:02d}.md").write_bytes(os.urandom(20000))
     vault.unmount()
     os.sync()  # clean pages, so they can be evicted
     backing = {}
@@ -52,10 +54,18 @@ def folder_in_listing_order(vault, name):
             evict(p)
             backing[os.stat(p).st_ino] = p
     vault.mount()
-    order = [d / n for n in os.listdir(d)]  # the mount's listing order
-    assert len(order) == FILES
-    # A file's inode number through the mount is its backing file's.
-    return order, [backing[os.stat(p).st_ino] for p in order]
+    out = {}
+    for name, n in counts.items():
+        d = vault.mnt / name
+        order = [d / f for f in os.listdir(d)]  # the mount's listing order
+        assert len(order) == n
+        # A file's inode number through the mount is its backing file's.
+        out[name] = (order, [backing[os.stat(p).st_ino] for p in order])
+    return out
+
+
+def folder_in_listing_order(vault, name):
+    return folders_in_listing_order(vault, {name: FILES})[name]
 
 
 def read(path):
@@ -98,3 +108,14 @@ def test_a_file_gone_since_the_listing_is_skipped(vault):
     read(order[1])
     assert wait_until_resident(backing[3:2 + WINDOW]) == []
     assert subprocess.run(["cat", str(order[3])], capture_output=True).returncode == 0
+
+
+def test_the_window_continues_into_the_folder_listed_next(vault):
+    # A tree walker lists a folder, reads its files, and goes on to the next folder it listed.
+    f = folders_in_listing_order(vault, {"2024": 3, "2025-a": 4, "2025-b": 6})
+    (a, a_backing), (b, b_backing) = f["2025-a"], f["2025-b"]
+    for p in a[:2]:
+        read(p)  # in order: the window reaches past 2025-a's last file, into 2025-b
+    assert wait_until_resident(a_backing[2:] + b_backing) == []
+    # The folder listed before is not where the reader is going.
+    assert [x for x in f["2024"][1] if resident_bytes(x) > 0] == []
