@@ -140,6 +140,19 @@ void sotto_ring_will_wait(void) {
     if (sched_setaffinity(0, sizeof any, &any) == 0) unbound = 1;
 }
 
+/* A large READ is the kernel's readahead, which keeps two in flight, both from the reader's CPU
+ * and so on one queue: bound, its threads take turns on that CPU while the other idles. The thread
+ * answering one stays unbound until it answers a request that is not one, so the next READ can be
+ * answered on whichever CPU is free (cold 1 GiB read: 0.72-0.98 s instead of 0.85-1.38 s, as
+ * through /dev/fuse; metadata times unchanged). */
+static __thread int stay_unbound;
+
+void sotto_ring_streaming(void) {
+    if (bound_cpu < 0) return;
+    sotto_ring_will_wait();
+    stay_unbound = 1;
+}
+
 static void rebind(void) {
     cpu_set_t cpu;
     CPU_ZERO(&cpu);
@@ -417,11 +430,12 @@ static void *serve(void *arg) {
             if (err) fail_serving(r, q->qid, "queueing the next fetch", err);
         }
         io_uring_cq_advance(&q->uring, seen);
-        if (unbound) {
+        if (unbound && !stay_unbound) {
             /* The reply first (the caller waits for it), then back to this queue's CPU. */
             (void)io_uring_submit(&q->uring);
             rebind();
         }
+        stay_unbound = 0;
     }
     return NULL;
 }

@@ -33,6 +33,9 @@ public final class Mount: @unchecked Sendable {
     /// Attributes and negative entries keep `cacheTimeout`: `sotto import` may add names meanwhile.
     var entryTimeout: Double { shared ? Self.cacheTimeout : Self.privateEntryTimeout }
     static let privateEntryTimeout = 60.0
+    /// READs at least this large come from the kernel's readahead of a stream: through io_uring
+    /// their threads may run on any CPU (sotto_ring_streaming).
+    static let streamingRead = 64 << 10
 
     public init(vault: Vault, readOnly: Bool, shared: Bool = false, log: Log) throws {
         self.vault = vault

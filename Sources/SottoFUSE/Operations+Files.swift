@@ -64,6 +64,7 @@ extension Mount {
         ops.read = { req, _, size, offset, fi in
             handle(req) { m in
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                if size >= Mount.streamingRead { sotto_ring_streaming() }
                 func readAndReply(from p: UnsafeMutableRawPointer) throws {
                     let n = try h.file.read(into: UnsafeMutableRawBufferPointer(start: p, count: size), at: Int(offset))
                     fuse_reply_buf(req, p.assumingMemoryBound(to: CChar.self), n)

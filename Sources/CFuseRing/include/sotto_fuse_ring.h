@@ -38,6 +38,10 @@ void *sotto_ring_reply_buffer(size_t size);
  * thread's CPU binding until the reply is sent. Elsewhere nothing. */
 void sotto_ring_will_wait(void);
 
+/* The request this thread answers is a large read (readahead): on a queue thread, lifts the CPU
+ * binding until the thread has answered a request that is not one. Elsewhere nothing. */
+void sotto_ring_streaming(void);
+
 int sotto_ring_state(const struct sotto_ring *ring);
 
 /* After the session loop has ended: stops the queue threads and frees everything. */
