@@ -127,8 +127,9 @@ static __thread struct entry *dispatching;
 /* The CPU a queue thread is bound to (-1: not a queue thread), and whether the binding is lifted
  * for a disk wait. Bound, a request is answered on its caller's CPU with no cross-CPU wake-up;
  * but a thread asleep on the disk is woken by the disk's interrupt, and woken on a CPU the VM
- * has halted that costs more than the round trip (cold random reads: 0.37-0.43 s bound, 0.31-0.34
- * s unbound, for 2,000 reads). So the wait runs unbound, and the binding returns after the reply. */
+ * has halted that costs more than the round trip (2,000 cold random reads, eight rounds: 0.34-0.55 s
+ * bound, 0.36-0.42 s unbound for the wait). So the wait runs unbound; the binding returns after
+ * the reply. */
 static __thread int bound_cpu = -1;
 static __thread int unbound;
 
