@@ -132,13 +132,12 @@ static __thread struct entry *dispatching;
  * the reply. */
 static __thread int bound_cpu = -1;
 static __thread int unbound;
+/* Every possible CPU: set once, before the queue threads start (get_nprocs_conf reads sysfs). */
+static cpu_set_t any_cpu;
 
 void sotto_ring_will_wait(void) {
     if (bound_cpu < 0 || unbound) return;
-    cpu_set_t any;
-    CPU_ZERO(&any);
-    for (int c = 0, n = get_nprocs_conf(); c < n && c < CPU_SETSIZE; c++) CPU_SET(c, &any);
-    if (sched_setaffinity(0, sizeof any, &any) == 0) unbound = 1;
+    if (sched_setaffinity(0, sizeof any_cpu, &any_cpu) == 0) unbound = 1;
 }
 
 /* A large READ is the kernel's readahead, which keeps two in flight, both from the reader's CPU
@@ -444,6 +443,8 @@ static void *serve(void *arg) {
 static int start_workers(struct sotto_ring *r) {
     int cpus = get_nprocs_conf();
     if (cpus < 1) cpus = 1;
+    CPU_ZERO(&any_cpu);
+    for (int c = 0; c < cpus && c < CPU_SETSIZE; c++) CPU_SET(c, &any_cpu);
     int n = cpus * THREADS_PER_QUEUE;
     r->workers = calloc((size_t)n, sizeof *r->workers);
     if (!r->workers) {

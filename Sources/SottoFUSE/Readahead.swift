@@ -15,9 +15,9 @@ import Glibc
 final class FolderReadahead: @unchecked Sendable {
     /// A folder's regular files in the order its last listing gave them.
     final class Order {
-        let names: [[UInt8]]
-        let backingPaths: [String]
-        let prefetchBytes: [Int]
+        /// A regular file: its plaintext name, backing path, and the ciphertext bytes to request.
+        struct File { let name: [UInt8]; let backingPath: String; let bytes: Int }
+        let files: [File]
         /// Built on the first open in the folder (most listed folders are never read).
         var index: [[UInt8]: Int]?
         var lastOpened = -2
@@ -25,11 +25,7 @@ final class FolderReadahead: @unchecked Sendable {
         var requestedUpTo = 0
         /// The folder listed after this one.
         var nextListed: UInt64?
-        init(names: [[UInt8]], backingPaths: [String], prefetchBytes: [Int]) {
-            self.names = names
-            self.backingPaths = backingPaths
-            self.prefetchBytes = prefetchBytes
-        }
+        init(_ files: [File]) { self.files = files }
     }
 
     /// Files requested ahead of a reader that opens them in order, and of any other first open.
@@ -43,7 +39,7 @@ final class FolderReadahead: @unchecked Sendable {
 
     private let lock = Mutex()
     private var byDirectory: [UInt64: Order] = [:]
-    private var files = 0
+    private var remembered = 0
     private var lastListed: UInt64?
     private let layout: ContentLayout
 
@@ -51,19 +47,17 @@ final class FolderReadahead: @unchecked Sendable {
 
     /// A fresh listing of `directory`: remember its regular files in the order served.
     func listed(_ directory: UInt64, _ rows: [DirectoryListings.Row]) {
-        var names: [[UInt8]] = [], paths: [String] = [], bytes: [Int] = []
-        for r in rows where r.attributes.st_mode & S_IFMT == S_IFREG && r.attributes.st_size > 0 {
-            names.append(r.name)
-            paths.append(r.backingPath)
-            bytes.append(layout.ciphertextSize(plaintextSize: min(Int(r.attributes.st_size), Self.headBytes)))
+        let regular = rows.filter { $0.attributes.st_mode & S_IFMT == S_IFREG && $0.attributes.st_size > 0 }.map {
+            Order.File(name: $0.name, backingPath: $0.backingPath,
+                       bytes: layout.ciphertextSize(plaintextSize: min(Int($0.attributes.st_size), Self.headBytes)))
         }
-        guard !names.isEmpty, names.count <= Self.maxFiles else { return }
-        let order = Order(names: names, backingPaths: paths, prefetchBytes: bytes)
+        guard !regular.isEmpty, regular.count <= Self.maxFiles else { return }
+        let order = Order(regular)
         lock.withLock {
-            if let old = byDirectory[directory] { files -= old.names.count }
-            if files + names.count > Self.maxFiles { byDirectory = [:]; files = 0 }
+            if let old = byDirectory[directory] { remembered -= old.files.count }
+            if remembered + regular.count > Self.maxFiles { byDirectory = [:]; remembered = 0 }
             byDirectory[directory] = order
-            files += names.count
+            remembered += regular.count
             // A tree walker (find, tar, a sync tool) lists folders in the order it reads them.
             if let previous = lastListed.flatMap({ byDirectory[$0] }), previous !== order { previous.nextListed = directory }
             lastListed = directory
@@ -73,28 +67,26 @@ final class FolderReadahead: @unchecked Sendable {
     /// `name` in `directory` was opened read-only: request the files ahead of it, continuing
     /// into the folder listed next when the window reaches past this one's last file.
     func opened(_ name: [UInt8], in directory: UInt64) {
-        var ahead: [(path: String, bytes: Int)] = []
+        var ahead: [Order.File] = []
         lock.withLock {
             guard let order = byDirectory[directory] else { return }
             if order.index == nil {
-                order.index = Dictionary(order.names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                order.index = Dictionary(order.files.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
             }
             guard let i = order.index![name] else { return }
             let sequential = i == order.lastOpened + 1
             order.lastOpened = i
             let want = sequential ? Self.window : Self.firstWindow
-            let end = min(order.names.count, i + 1 + want)
+            let end = min(order.files.count, i + 1 + want)
             let start = sequential ? max(i + 1, order.requestedUpTo) : i + 1
             order.requestedUpTo = end
-            for j in start..<max(start, end) { ahead.append((order.backingPaths[j], order.prefetchBytes[j])) }
-            let spill = i + 1 + want - order.names.count
+            ahead += order.files[start..<max(start, end)]
+            let spill = i + 1 + want - order.files.count
             guard spill > 0, let nd = order.nextListed, nd != directory, let next = byDirectory[nd],
                   next.lastOpened < 0 else { return }
             // Not opened yet: the reader is expected to start at its first file.
-            let nextEnd = min(next.names.count, spill)
-            for j in next.requestedUpTo..<max(next.requestedUpTo, nextEnd) {
-                ahead.append((next.backingPaths[j], next.prefetchBytes[j]))
-            }
+            let nextEnd = min(next.files.count, spill)
+            ahead += next.files[next.requestedUpTo..<max(next.requestedUpTo, nextEnd)]
             next.requestedUpTo = max(next.requestedUpTo, nextEnd)
             next.lastOpened = -1
         }
@@ -106,12 +98,12 @@ final class FolderReadahead: @unchecked Sendable {
     /// Requests are made on one background thread: through io_uring an OPEN's reply leaves only
     /// when its handler returns, and opening and advising a few files would double its latency.
     private let pending = NSCondition()
-    private var queue: [(path: String, bytes: Int)] = []
+    private var queue: [Order.File] = []
     private var worker: Thread?
     /// Requests waiting beyond this are dropped (the reader has moved on, or is not a tree walker).
     static let maxQueued = 256
 
-    private func enqueue(_ files: [(path: String, bytes: Int)]) {
+    private func enqueue(_ files: [Order.File]) {
         pending.lock()
         defer { pending.unlock() }
         queue.append(contentsOf: files.prefix(max(0, Self.maxQueued - queue.count)))
@@ -131,7 +123,7 @@ final class FolderReadahead: @unchecked Sendable {
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             pending.unlock()
-            for f in batch { Self.request(f.path, bytes: f.bytes) }
+            for f in batch { Self.request(f.backingPath, bytes: f.bytes) }
         }
     }
 

@@ -81,6 +81,23 @@ class Vault:
         self.unmount()
         self.mount(*extra)
 
+    def evict_backing_pages(self):
+        """Makes every backing file cold (synced first: only clean pages can be dropped), so the
+        next reads through a fresh mount go to the disk. Returns {backing inode number: path}."""
+        assert not is_mounted(self.mnt)
+        os.sync()
+        backing = {}
+        for root, _, files in os.walk(self.dir):
+            for f in files:
+                p = os.path.join(root, f)
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    backing[os.fstat(fd).st_ino] = p
+                finally:
+                    os.close(fd)
+        return backing
+
     def path(self, rel):
         return self.mnt / rel
 

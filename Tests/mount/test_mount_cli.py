@@ -1,6 +1,7 @@
 """`sotto mount` / `sotto unmount` as a user meets them: refusals, exit codes, signals, the log,
 damage reported as EIO, names that are not ours, read-only mounts, daemon hardening."""
 import errno
+import fcntl
 import os
 import pathlib
 import select
@@ -79,7 +80,6 @@ def test_unmount_returns_once_the_vault_is_free(fresh):
     # The filesystem process holds a shared lock on the vault while it runs; once `sotto unmount`
     # returns it has exited, so the lock is free at once (a rekey or `umount` of the disk under the
     # vault right after would otherwise find it busy). The daemon is made slow to finish.
-    import fcntl
     for i in range(2):
         r = subprocess.run([SOTTO, "mount", str(fresh.dir), str(fresh.mnt), "--password-file", str(fresh.pwfile)],
                            env=dict(os.environ, SOTTO_TEST_EXIT_DELAY_MS="300"), capture_output=True, text=True, timeout=60)

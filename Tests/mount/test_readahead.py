@@ -18,14 +18,6 @@ def resident_bytes(path):
     return int(out.strip())
 
 
-def evict(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 def wait_until_resident(paths, timeout=20.0):
     """Polls (the requests run on the daemon's readahead thread and the disk answers when it
     does); returns the paths still not resident at the deadline."""
@@ -46,13 +38,7 @@ def folders_in_listing_order(vault, counts):
         for i in range(n):
             (d / f"note{i:02d}.md").write_bytes(os.urandom(20000))
     vault.unmount()
-    os.sync()  # clean pages, so they can be evicted
-    backing = {}
-    for root, _, files in os.walk(vault.dir):
-        for f in files:
-            p = os.path.join(root, f)
-            evict(p)
-            backing[os.stat(p).st_ino] = p
+    backing = vault.evict_backing_pages()
     vault.mount()
     out = {}
     for name, n in counts.items():

@@ -4,7 +4,6 @@ with the kernel offering io_uring and once without; these tests check the choice
 the ring where it differs from /dev/fuse: callers on every CPU at once, and the largest requests."""
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -113,21 +112,15 @@ def test_reads_that_wait_for_the_disk_return_every_queue_thread_to_its_cpu(vault
     # sotto-ring-N thread is allowed exactly CPU N again.
     data = os.urandom(8 << 20)
     (vault.mnt / "cold.bin").write_bytes(data)
+    ref = vault.base / "ref.bin"
+    ref.write_bytes(data)
     vault.unmount()
-    os.sync()
-    for root, _, files in os.walk(vault.dir):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
+    vault.evict_backing_pages()
     vault.mount()
-    rng = random.Random(5)
     for cpu in sorted(os.sched_getaffinity(0)):
         code = ("import os,sys,random;os.sched_setaffinity(0,{%d});r=random.Random(%d);f=os.open(sys.argv[1],os.O_RDONLY);"
                 "d=open(sys.argv[2],'rb').read();"
                 "[(lambda o:(os.pread(f,4096,o)==d[o:o+4096]) or sys.exit('mismatch at %%d'%%o))(r.randrange(0,len(d)-4096)) for _ in range(200)]") % (cpu, cpu)
-        ref = vault.base / "ref.bin"
-        ref.write_bytes(data)
         run(sys.executable, "-c", code, vault.mnt / "cold.bin", ref)
     pid, _ = ring_threads(vault.mnt)
     if not kernel_offers_io_uring():
