@@ -57,7 +57,7 @@ struct Init: ParsableCommand {
         }
         let pw = try password.read(prompt: "New vault password: ", confirm: true)
         let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
-        print("created vault '\(vault.vault)' (format v\(VaultConfig.baseVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
+        print("created vault '\(vault.vault)' (format v\(VaultConfig.newVaultVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
         if recoveryKey {
             try addRecoveryKey(to: created, vaultPath: vault.vault)
         } else {
@@ -133,7 +133,7 @@ struct Info: ParsableCommand {
     func run() throws {
         let c = try Vault.readConfig(at: vault.vault)
         print("vault:        \(vault.vault)")
-        print("format:       sotto v\(c.version) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
+        print("format:       sotto v\(VaultConfig.layoutVersion(c.version)) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
         print("vault ID:     \(Hex.encode(c.vaultID))")
         print("block size:   \(c.blockSize) bytes (+\(AESGCM.overhead) bytes per block, \(FileHeader.size)-byte file header)")
         print("key slots:    \(c.slots.count) of \(VaultConfig.maxSlots) in use")

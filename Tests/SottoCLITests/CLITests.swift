@@ -156,7 +156,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let vault = try s.initVault()
         let r = try CLI.run(["info", vault], stdin: "")
         #expect(r.code == 0)
-        #expect(r.stdout.contains("sotto v1"))
+        #expect(r.stdout.contains("sotto v3"))
         #expect(r.stdout.contains("1 of 8"))
         let conf = try String(contentsOfFile: vault + "/sotto.conf", encoding: .utf8)
         #expect(!r.stdout.contains("wrappedMasterKey"))
@@ -213,7 +213,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let good = FileManager.default.contents(atPath: conf)!
         FileManager.default.createFile(atPath: conf, contents: good.prefix(good.count / 2))
         try expectFailure(["cat", vault, "/a.txt"] + s.pw, code: 11, mentions: "damaged", unchanged: vault)
-        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 1", with: "\"version\": 7").utf8))
+        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 7").utf8))
         try expectFailure(["ls", vault] + s.pw, code: 13, mentions: "newer than this build", unchanged: vault)
         try FileManager.default.removeItem(atPath: conf)
         try expectFailure(["ls", vault] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: vault)
@@ -462,7 +462,7 @@ extension Scratch {
         try expectAll(files, in: vault, password: s.pw)
         try expectAll(files, in: vault, password: ["--password-file", s.p("pw2")])
         let newNames = Set(FileManager.default.subpaths(atPath: vault)!)
-        #expect(oldNames.intersection(newNames).allSatisfy { $0.hasPrefix("sotto.") || $0.hasSuffix("/name") || $0.hasSuffix("/data") || $0.contains("/sotto.dir.") },
+        #expect(oldNames.intersection(newNames).allSatisfy { $0.hasPrefix("sotto.") || $0.hasSuffix("/name") || $0.hasSuffix("/data") || $0.contains("/sotto.dir.") || $0.hasSuffix("/sotto.dirid") },
                 "\(oldNames.intersection(newNames))")
         #expect(contentBlocks(vault) == blocks)
         #expect(!FileManager.default.fileExists(atPath: vault + "/sotto.rekey.journal"))

@@ -19,7 +19,7 @@ import Testing
         let text = readFile(v.path + "/sotto.conf")
         #expect(try VaultConfig.parse(text) == v.config)
         let json = try JSONSerialization.jsonObject(with: Data(text)) as! [String: Any]
-        #expect(json["version"] as? Int == 1)
+        #expect(json["version"] as? Int == VaultConfig.newVaultVersion)
         #expect((json["slots"] as? [Any])?.count == 1)
         // Reformatting the JSON does not matter: checksum and MAC cover the canonical fields.
         let pretty = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
@@ -93,20 +93,21 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
-        try mutateConfig(p) { $0["version"] = 3; $0["someNewField"] = "x" }
-        #expect(throws: SottoError.unsupportedVersion(found: 3, supported: 2)) { try Vault.readConfig(at: p) }
+        try mutateConfig(p) { $0["version"] = 5; $0["someNewField"] = "x" }
+        #expect(throws: SottoError.unsupportedVersion(found: 5, supported: 4)) { try Vault.readConfig(at: p) }
     }
 
-    /// Version 2 exists only while a rekey runs: its section round-trips, is covered by the
-    /// checksum, blocks every ordinary open, and cannot be added to or dropped from a config.
-    @Test func aRekeyInProgressIsVersionTwoAndBlocksOrdinaryOpens() throws {
+    /// Even versions exist only while a rekey runs (4 for a version 3 vault): the section
+    /// round-trips, is covered by the checksum, blocks every ordinary open, and cannot be added to
+    /// or dropped from a config.
+    @Test func aRekeyInProgressIsAnEvenVersionAndBlocksOrdinaryOpens() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
         _ = try Rekeying.begin(at: p, password: secret("pw")) { _ in nil }  // started, never run
         let text = readFile(p + "/sotto.conf")
         let c = try VaultConfig.parse(text)
-        #expect(c.version == 2 && c.rekey?.newSlots.map(\.index) == [0])
+        #expect(c.version == 4 && c.rekey?.newSlots.map(\.index) == [0])
         #expect(c.serialized() == text)
         #expect(throws: SottoError.rekeyInProgress(path: p)) { try Vault.open(at: p, password: secret("pw")) }
         func expectDamaged(_ body: (inout [String: Any]) -> Void) throws {
@@ -115,6 +116,7 @@ import Testing
             writeFile(p + "/sotto.conf", text)
         }
         try expectDamaged { $0["version"] = 1 }
+        try expectDamaged { $0["version"] = 3 }
         try expectDamaged { $0["rekey"] = nil }
         try expectDamaged { j in
             var r = j["rekey"] as! [String: Any]

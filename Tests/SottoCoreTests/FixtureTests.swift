@@ -7,11 +7,12 @@ import Testing
 @Suite struct FixtureTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    @Test func formatV1FixtureOpensAndReadsBack() throws {
-        let path = Self.fixtures + "/vault-v1"
-        let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v1.json"))) as! [String: Any]
+    /// Layout versions: 1, and 3 (every directory names its primary ID in `sotto.dirid`).
+    @Test(arguments: [1, 3]) func fixtureOpensAndReadsBack(version: Int) throws {
+        let path = Self.fixtures + "/vault-v\(version)"
+        let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v\(version).json"))) as! [String: Any]
         let v = try Vault.open(at: path, password: secret(manifest["password"] as! String))
-        #expect(v.config.version == 1)
+        #expect(v.config.version == version)
         let files = manifest["files"] as! [String: String]  // plaintext path -> SHA-256 hex
         #expect(!files.isEmpty)
         for (plain, sha) in files {
@@ -22,23 +23,32 @@ import Testing
             #expect(try v.readSymlink(try v.resolve(plain)) == Array(target.utf8))
         }
         #expect(throws: SottoError.wrongPassword) { try Vault.open(at: path, password: secret("not the password")) }
+        #expect(v.check().isClean)
+        // Version 3's directories each name their one ID; version 1's have no such file.
+        var directories = [try v.root]
+        while let d = directories.popLast() {
+            let ids = try v.directoryIDs(of: d)
+            #expect(v.primaryDirectoryID(of: d.backingPath) == (version >= 3 ? ids.primary : nil), "\(d.plainPath)")
+            directories += try v.list(d).entries.map(\.entry).filter { $0.kind == .directory }
+        }
     }
 
-    /// Config version 2 is only ever written by an interrupted `sotto rekey`: a later build must
-    /// refuse ordinary opens and finish the rotation, after which everything reads back.
-    @Test func formatV2FixtureIsAnInterruptedRekeyThatFinishes() throws {
+    /// Even config versions are only ever written by an interrupted `sotto rekey` (2 of a version
+    /// 1 vault, 4 of a version 3 one): a later build must refuse ordinary opens and finish the
+    /// rotation, after which the vault is at its layout version again and everything reads back.
+    @Test(arguments: [2, 4]) func fixtureIsAnInterruptedRekeyThatFinishes(version: Int) throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let path = dir.file("vault")
-        try FileManager.default.copyItem(atPath: Self.fixtures + "/vault-v2", toPath: path)
-        let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v2.json"))) as! [String: Any]
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/vault-v\(version)", toPath: path)
+        let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v\(version).json"))) as! [String: Any]
         let password = secret(manifest["password"] as! String)
-        #expect(try Vault.readConfig(at: path).version == 2)
+        #expect(try Vault.readConfig(at: path).version == version)
         #expect(throws: SottoError.rekeyInProgress(path: path)) { try Vault.open(at: path, password: password) }
         let rekeying = try Rekeying.begin(at: path, password: password) { _ in nil }
         #expect(rekeying.resumed)
         _ = try rekeying.run()
         let v = try Vault.open(at: path, password: password)
-        #expect(v.config.version == 1)
+        #expect(v.config.version == version - 1)
         for (plain, sha) in manifest["files"] as! [String: String] {
             #expect(Hex.encode(try Digest.sha256(try v.readAll(try v.resolve(plain)))) == sha, "\(plain)")
         }

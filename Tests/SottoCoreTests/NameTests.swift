@@ -132,7 +132,9 @@ import Testing
         #expect(skipped.count == 2)
     }
 
-    @Test func directoryCreatedOnTwoDevicesKeepsEveryName() throws {
+    /// Each side's `sotto.dirid` names its own ID; the sync tool keeps one of the two (`bWins`:
+    /// B's), and the entry under the ID it names keeps a twin's name, in listings and lookups alike.
+    @Test(arguments: [false, true]) func directoryCreatedOnTwoDevicesKeepsEveryName(bWins: Bool) throws {
         // Device A and B each create "/notes" offline with their own ID; a sync tool merges the two
         // backing directories (same encrypted name) into one holding both ID files.
         let dir = TempDir(); defer { dir.cleanup() }
@@ -153,19 +155,53 @@ import Testing
         #expect(na.backingPath.split(separator: "/").last == nb.backingPath.split(separator: "/").last)
         for name in try FileSystem.listDirectory(nb.backingPath) {  // the sync: B's files into A's directory
             let n = String(decoding: name, as: UTF8.self)
+            if n == BackingName.primaryIDFile {
+                guard bWins else { continue }
+                try FileSystem.unlink(na.backingPath + "/" + n)
+            }
             try FileManager.default.copyItem(atPath: nb.backingPath + "/" + n, toPath: na.backingPath + "/" + n)
         }
         let merged = try a.resolve("/notes")
-        #expect(try a.directoryIDs(of: merged).all.count == 2)
+        let ids = try a.directoryIDs(of: merged)
+        #expect(ids.all.count == 2)
+        let winner = bWins ? "B" : "A", loser = bWins ? "A" : "B"
+        #expect(a.primaryDirectoryID(of: merged.backingPath) == ids.primary)
         // Every name once; each twin beyond the first is a readable conflict copy, and all open.
         let shown = try a.list(merged).entries.map { String(decoding: $0.name, as: UTF8.self) }
         let longCopy = String(repeating: "t", count: 200) + " (conflict copy 2).md"
         #expect(shown == ["a.txt", "b.txt", "todo (conflict copy 2).txt", "todo.txt", longCopy, long])
         #expect(try a.readAll(try a.resolve("/notes/b.txt")) == Array("from B".utf8))
-        let todos = [try a.readAll(try a.resolve("/notes/todo.txt")), try a.readAll(try a.resolve("/notes/todo (conflict copy 2).txt"))]
-        #expect(Set(todos) == [Array("todo A".utf8), Array("todo B".utf8)])
-        let longs = [try a.readAll(try a.resolve("/notes/" + long)), try a.readAll(try a.resolve("/notes/" + longCopy))]
-        #expect(Set(longs) == [Array("long A".utf8), Array("long B".utf8)])
+        #expect(try a.readAll(try a.resolve("/notes/todo.txt")) == Array("todo \(winner)".utf8))
+        #expect(try a.readAll(try a.resolve("/notes/todo (conflict copy 2).txt")) == Array("todo \(loser)".utf8))
+        #expect(try a.readAll(try a.resolve("/notes/" + long)) == Array("long \(winner)".utf8))
+        #expect(try a.readAll(try a.resolve("/notes/" + longCopy)) == Array("long \(loser)".utf8))
+        // The mount's lookup, which reads only `sotto.dirid` for names under the primary ID, agrees.
+        let mapper = PathMapper(vault: a)
+        let todo = try #require(try mapper.lookup(Array("todo.txt".utf8), in: merged.backingPath))
+        #expect(try a.readAll(VaultEntry(plainPath: "/notes/todo.txt", backingPath: todo, info: FileSystem.lstat(todo))) == Array("todo \(winner)".utf8))
+        #expect(mapper.idListings == 0)
+        let fromB = try #require(try mapper.lookup(Array("b.txt".utf8), in: merged.backingPath))
+        #expect(try a.readAll(VaultEntry(plainPath: "/notes/b.txt", backingPath: fromB, info: FileSystem.lstat(fromB))) == Array("from B".utf8))
+    }
+
+    @Test func primaryIDFileIsClassifiedAndOrdersTheIDs() {
+        #expect(BackingName(Array("sotto.dirid".utf8)) == .primaryID)
+        // Where the tools put their markers: Syncthing and Dropbox before the extension (as a real
+        // Syncthing merge produced it in test_sync.py), rclone bisync at the end.
+        #expect(BackingName(Array("sotto.sync-conflict-20261126-061425-AVFHAGE.dirid".utf8)) == .primaryIDCopy)
+        #expect(BackingName(Array("sotto (Laptop's conflicted copy 2026-11-26).dirid".utf8)) == .primaryIDCopy)
+        #expect(BackingName(Array("sotto.dirid..path1".utf8)) == .primaryIDCopy)
+        #expect(BackingName(Array("sotto.dirid.sync-conflict-20261126-101500-ABCDEFG".utf8)) == .primaryIDCopy)
+        #expect(BackingName(Array("sotto.other.dirid".utf8)) == .foreign)
+        #expect(BackingName(Array("sotto.diridx".utf8)) == .foreign)
+        let low = [UInt8](repeating: 1, count: 16), mid = [UInt8](repeating: 5, count: 16), high = [UInt8](repeating: 9, count: 16)
+        #expect(DirectoryIDs([high, low, mid])?.all == [low, mid, high])
+        #expect(DirectoryIDs([high, low, mid], primary: mid)?.all == [mid, low, high])
+        #expect(DirectoryIDs([high, low], primary: mid)?.all == [low, high])  // not one of them: ignored
+        #expect(DirectoryIDs.parsePrimaryIDText(DirectoryIDs.primaryIDText(mid)) == mid)
+        #expect(DirectoryIDs.parsePrimaryIDText([]) == nil)  // torn by a crash
+        #expect(DirectoryIDs.parsePrimaryIDText(Array(String(repeating: "0", count: 31).utf8)) == nil)
+        #expect(DirectoryIDs.parsePrimaryIDText(Array(String(repeating: "A", count: 32).utf8)) == nil)  // one spelling: lower case
     }
 
     @Test func missingDirectoryIDIsReportedAsDamage() throws {

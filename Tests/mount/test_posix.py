@@ -209,7 +209,7 @@ def test_statfs_and_fallocate_and_xattrs(vault):
     with open(p, "wb") as f:
         os.posix_fallocate(f.fileno(), 0, 40000)
     assert p.read_bytes() == b"\0" * 40000
-    # No extended attributes in format v1: a clean ENOTSUP for every xattr call (docs/architecture.md).
+    # No extended attributes (formats v1 and v3): a clean ENOTSUP for every xattr call (docs/architecture.md).
     for call in (lambda: os.setxattr(p, "user.note", b"secret xattr value"), lambda: os.getxattr(p, "user.note"),
                  lambda: os.listxattr(p), lambda: os.removexattr(p, "user.note")):
         with pytest.raises(OSError) as e:

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `sotto.conf`: the vault's config (format v1), JSON at the vault root.
+/// `sotto.conf`: the vault's config, JSON at the vault root (docs/format.md §3).
 ///
 /// It holds no secret in the clear: the master key exists only wrapped in key slots, each under its
 /// own password-derived key (Argon2id → AES-256-GCM, the slot's metadata as AAD). `checksum`
@@ -9,11 +9,23 @@ import Foundation
 /// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
 public struct VaultConfig: Equatable {
     /// The newest config version this build reads.
-    public static let currentVersion = 2
-    /// What a vault's config says when no rekey is in progress: version 2 is written only while
-    /// `sotto rekey` runs, so an older build refuses a half-rekeyed vault instead of misreading it.
-    public static let baseVersion = 1
-    public static let rekeyVersion = 2
+    public static let currentVersion = 4
+    /// Odd versions are layouts: 1, and 3 (every directory also names its primary ID in
+    /// `sotto.dirid`, so a lookup never lists a directory). Each even version is the odd one
+    /// below it while `sotto rekey` runs (2: layout 1, 4: layout 3), so a build that does not know
+    /// rekeying refuses a half-rekeyed vault instead of misreading it.
+    public static let newVaultVersion = 3
+    public static let firstPrimaryIDVersion = 3
+
+    /// Whether a config of `version` describes a vault in the middle of a rekey.
+    public static func isRekeyVersion(_ version: Int) -> Bool { version.isMultiple(of: 2) }
+    /// The layout version of a config version (what it is once no rekey runs).
+    public static func layoutVersion(_ version: Int) -> Int { isRekeyVersion(version) ? version - 1 : version }
+    /// The version a rekey of a vault at `version` writes while it runs.
+    public static func rekeyVersion(of version: Int) -> Int { layoutVersion(version) + 1 }
+
+    /// Whether directories made in this vault get a `sotto.dirid` file.
+    public var writesPrimaryIDFiles: Bool { Self.layoutVersion(version) >= Self.firstPrimaryIDVersion }
     public static let maxSlots = 8
     public static let vaultIDSize = 16
     public static let saltSize = 16
@@ -35,7 +47,7 @@ public struct VaultConfig: Equatable {
         }
     }
 
-    /// A master-key rotation in progress (config version 2): the new master key, wrapped under a
+    /// A master-key rotation in progress (an even config version): the new master key, wrapped under a
     /// key derived from the current one, and the slots that will replace the current ones.
     public struct PendingRekey: Equatable {
         /// nonce(12) || encrypted new master key(32) || tag(16)
@@ -64,7 +76,7 @@ public struct VaultConfig: Equatable {
                 + " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))\n"
         }
         for slot in slots.sorted(by: { $0.index < $1.index }) { s += line(slot) }
-        // Version 1 text is unchanged; the rekey lines exist only in version 2.
+        // The rekey lines exist only in even (rekeying) versions.
         if let rekey {
             s += "rekey wrapped=\(Hex.encode(rekey.wrappedNewMasterKey))\n"
             for slot in rekey.newSlots.sorted(by: { $0.index < $1.index }) { s += "new " + line(slot) }
@@ -103,11 +115,11 @@ public struct VaultConfig: Equatable {
         }
         let slots = try parseSlots(rawSlots, what: "key slot")
         var rekey: PendingRekey?
-        if version == rekeyVersion {
+        if isRekeyVersion(version) {
             guard let raw = obj["rekey"] as? [String: Any], let wB64 = raw["wrappedNewMasterKey"] as? String,
                   let wrapped = Base64URL.decode(wB64), wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize,
                   let rawNew = raw["newSlots"] as? [[String: Any]], !rawNew.isEmpty, rawNew.count <= maxSlots else {
-                throw .damaged("version 2 config without a well-formed \"rekey\" section")
+                throw .damaged("version \(version) config without a well-formed \"rekey\" section")
             }
             rekey = PendingRekey(wrappedNewMasterKey: wrapped, newSlots: try parseSlots(rawNew, what: "new key slot"))
         } else if obj["rekey"] != nil {

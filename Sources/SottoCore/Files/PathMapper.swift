@@ -4,16 +4,29 @@ import Glibc
 
 /// Maps plaintext paths (as the kernel hands them to a mount) to backing paths, and makes and
 /// removes backing entries by the format's rules (long-name containers, directory ID files).
-/// Directory IDs are cached per backing directory: every operation of this mount that could
-/// change them (rmdir, rename of a directory) drops the affected entries. When other programs may
-/// write the vault (`shared`: a sync tool may bring in a second ID file), an entry is used only
-/// while the directory's modification time is the one it was read at.
+///
+/// Directory IDs are cached per backing directory, in two degrees: the primary ID alone, read
+/// from `sotto.dirid` without listing (format v3), which is enough to find any name made under it;
+/// or every ID, which takes a listing and is needed to be sure a name does not exist (a directory
+/// merged by a sync tool holds names under other IDs). So opening an existing file costs the same
+/// in a directory of 10 or 100,000 entries, and only a miss, a create or a v1 vault lists it, once.
+/// Every operation of this mount that could change the IDs (rmdir, rename of a directory) drops
+/// the affected entries. When other programs may write the vault (`shared`: a sync tool may
+/// bring in a second ID file), an entry is used only while the directory's modification time is
+/// the one it was read at.
 public final class PathMapper: @unchecked Sendable {
     public let vault: Vault
     public let shared: Bool
     private let cacheLock = Mutex()
-    private var idCache: [String: (ids: DirectoryIDs, mtime: timespec)] = [:]
+    private var idCache: [String: (ids: KnownIDs, mtime: timespec)] = [:]
     static let maxCachedDirectories = 4096
+    /// Directory listings made to learn IDs (tests: a lookup that found its name made none).
+    private(set) var idListings = 0
+
+    private enum KnownIDs {
+        case primary([UInt8])
+        case all(DirectoryIDs)
+    }
 
     public init(vault: Vault, shared: Bool = false) {
         self.vault = vault
@@ -22,17 +35,61 @@ public final class PathMapper: @unchecked Sendable {
 
     // MARK: Lookup
 
-    public func directoryIDs(of backingDir: String) throws(Errno) -> DirectoryIDs {
-        // Taken before listing: a change during the listing then shows as a newer time next time.
-        let mtime = shared ? try FileSystem.lstat(backingDir).st_mtim : timespec()
-        if let hit = cacheLock.withLock({ idCache[backingDir] }),
-           hit.mtime.tv_sec == mtime.tv_sec, hit.mtime.tv_nsec == mtime.tv_nsec { return hit.ids }
-        let ids = try vault.readDirectoryIDs(backingDir)
+    private func cached(_ backingDir: String, _ mtime: timespec) -> KnownIDs? {
+        guard let hit = cacheLock.withLock({ idCache[backingDir] }),
+              hit.mtime.tv_sec == mtime.tv_sec, hit.mtime.tv_nsec == mtime.tv_nsec else { return nil }
+        return hit.ids
+    }
+
+    private func remember(_ backingDir: String, _ ids: KnownIDs, _ mtime: timespec) {
         cacheLock.withLock {
             if idCache.count >= Self.maxCachedDirectories { idCache.removeAll(keepingCapacity: true) }
             idCache[backingDir] = (ids, mtime)
         }
+    }
+
+    /// Taken before reading: a change during the read then shows as a newer time next time.
+    private func modificationTime(_ backingDir: String) throws(Errno) -> timespec {
+        shared ? try FileSystem.lstat(backingDir).st_mtim : timespec()
+    }
+
+    /// Every ID of a directory, the primary first (a listing, unless cached).
+    public func directoryIDs(of backingDir: String) throws(Errno) -> DirectoryIDs {
+        let mtime = try modificationTime(backingDir)
+        if case .all(let ids) = cached(backingDir, mtime) { return ids }
+        cacheLock.withLock { idListings += 1 }
+        let ids = try vault.readDirectoryIDs(backingDir)
+        if vault.writesPrimaryIDFiles, !shared, Vault.readPrimaryIDFile(in: backingDir) == nil {
+            rewritePrimaryIDFile(ids.primary, in: backingDir)
+        }
+        remember(backingDir, .all(ids), mtime)
         return ids
+    }
+
+    /// A v3 directory whose `sotto.dirid` is missing or torn (a crash while it was made) gets it
+    /// back, naming the ID that is primary without it, so nothing changes but the next mount's
+    /// lookups skip the listing. Best effort: a read-only vault stays as it is. Not with
+    /// `--shared`: there a sync tool may be about to deliver the directory's own.
+    private func rewritePrimaryIDFile(_ id: [UInt8], in backingDir: String) {
+        guard let tmp = try? BackingName.temporaryName() else { return }
+        do {
+            try Vault.writePrimaryIDFile(id, in: backingDir, name: tmp)
+            try FileSystem.rename(backingDir + "/" + tmp, backingDir + "/" + BackingName.primaryIDFile)
+        } catch {
+            _ = try? FileSystem.unlink(backingDir + "/" + tmp)
+        }
+    }
+
+    /// The primary ID, from the cache or `sotto.dirid` (no listing); nil for a v1 directory.
+    private func primaryID(of backingDir: String, _ mtime: timespec) -> [UInt8]? {
+        switch cached(backingDir, mtime) {
+        case .all(let ids): return ids.primary
+        case .primary(let id): return id
+        case nil:
+            guard let id = vault.primaryDirectoryID(of: backingDir) else { return nil }
+            remember(backingDir, .primary(id), mtime)
+            return id
+        }
     }
 
     /// Drops cached IDs of `backingDir` and everything below it (after rmdir or rename).
@@ -44,9 +101,18 @@ public final class PathMapper: @unchecked Sendable {
         }
     }
 
-    /// The backing path of `name` in `backingDir`, or nil.
+    /// The backing path of `name` in `backingDir`, or nil. A name made under the primary ID is
+    /// found without knowing the others; anything else needs them all.
     public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> String? {
-        try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
+        if case .all(let ids) = cached(backingDir, try modificationTime(backingDir)) {
+            return try vault.existingEntry(name, in: backingDir, ids: ids)
+        }
+        if let id = primaryID(of: backingDir, try modificationTime(backingDir)) {
+            try PlainName.validate(name)
+            let candidate = try vault.backingPath(for: name, in: backingDir, directoryID: id)
+            if FileSystem.exists(candidate) { return candidate }
+        }
+        return try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
     }
 
     /// Reserves the backing path for a new entry (EEXIST if the name exists).
@@ -62,17 +128,21 @@ public final class PathMapper: @unchecked Sendable {
     /// ENOTEMPTY if anything else is in it, including foreign files.
     public func removeDirectory(at backingPath: String) throws(Errno) {
         let names = try FileSystem.listDirectory(backingPath)
-        var idFiles: [String] = []
+        var idFiles: [String] = [], primaryFiles: [String] = []
         for n in names {
             switch BackingName(n) {
             case .directoryID: idFiles.append(String(decoding: n, as: UTF8.self))
+            case .primaryID, .primaryIDCopy: primaryFiles.append(String(decoding: n, as: UTF8.self))
             default: throw Errno.notEmpty
             }
         }
-        for f in idFiles { try FileSystem.unlink(backingPath + "/" + f) }
+        // `sotto.dirid` first: while ID files remain, the directory stays readable without it.
+        for f in primaryFiles + idFiles { try FileSystem.unlink(backingPath + "/" + f) }
         do { try FileSystem.rmdir(backingPath) } catch {
-            // Something appeared meanwhile: give the directory its ID back so its names stay readable.
+            // Something appeared meanwhile: give the directory its ID back so its names stay
+            // readable (lookups list it once to find the ID, and rewrite `sotto.dirid`).
             for f in idFiles { _ = try? FileDescriptor.open(backingPath + "/" + f, flags: O_WRONLY | O_CREAT, mode: 0o400).close() }
+            forget(backingPath)
             throw error
         }
         forget(backingPath)
@@ -81,6 +151,11 @@ public final class PathMapper: @unchecked Sendable {
 
     /// Whether a backing directory holds no plaintext entry.
     public func isEmptyDirectory(_ backingPath: String) throws(Errno) -> Bool {
-        try FileSystem.listDirectory(backingPath).allSatisfy { if case .directoryID = BackingName($0) { return true } else { return false } }
+        try FileSystem.listDirectory(backingPath).allSatisfy {
+            switch BackingName($0) {
+            case .directoryID, .primaryID, .primaryIDCopy: return true
+            default: return false
+            }
+        }
     }
 }

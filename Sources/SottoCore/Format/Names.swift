@@ -7,6 +7,8 @@
 ///   One directory keeps the pieces together through renames and sync (Cryptomator's separate side
 ///   files got separated: their issues 1036 and 891).
 /// - `sotto.dir.<32 hex>`: empty file; its name is one ID of this directory (see `DirectoryIDs`).
+/// - `sotto.dirid` (format v3): the primary ID in 32 hex digits, at a fixed name so a lookup finds
+///   the ID without listing the directory; a sync tool's conflict copies of it are ignored.
 /// - `sotto.tmp.<hex>`: a file being written; never listed, removed by fsck.
 /// - `sotto.conf`, `sotto.conf.bak`, `sotto.conf.tmp`: the vault config (root only);
 ///   `sotto.rekey.journal` and `sotto.rekey.tmp` exist only while `sotto rekey` runs.
@@ -19,6 +21,11 @@ public enum BackingName: Equatable {
     case encrypted(String)
     case long(String)
     case directoryID([UInt8])
+    /// `sotto.dirid`, naming the directory's primary ID (format v3).
+    case primaryID
+    /// A sync tool's conflict copy of `sotto.dirid` (two merged copies of a directory each had
+    /// one): never read, removed with the directory.
+    case primaryIDCopy
     case temporary
     case config
     /// A sync tool's conflict copy of an encrypted entry (see `ConflictCopy`).
@@ -31,6 +38,7 @@ public enum BackingName: Equatable {
     public static let maxEncodedLength = 255
     public static let longPrefix = "sotto.long."
     public static let directoryIDPrefix = "sotto.dir."
+    public static let primaryIDFile = "sotto.dirid"
     public static let temporaryPrefix = "sotto.tmp."
     public static let longNameFile = "name"
     public static let longDataEntry = "data"
@@ -53,7 +61,11 @@ public enum BackingName: Equatable {
         if s.hasPrefix(".") || s.hasPrefix("~") {
             if Self.syncToolNames.contains(s) || Self.syncToolPrefixes.contains(where: { s.hasPrefix($0) }) { self = .syncTool; return }
         }
-        if s.hasPrefix(Self.directoryIDPrefix) {
+        if s == Self.primaryIDFile {
+            self = .primaryID
+        } else if Self.isPrimaryIDCopy(s) {
+            self = .primaryIDCopy
+        } else if s.hasPrefix(Self.directoryIDPrefix) {
             let hex = String(s.dropFirst(Self.directoryIDPrefix.count))
             if hex.utf8.count == DirectoryIDs.idSize * 2, let id = Hex.decode(hex) { self = .directoryID(id) } else { self = .foreign }
         } else if s.hasPrefix(Self.longPrefix) {
@@ -71,6 +83,16 @@ public enum BackingName: Equatable {
         } else {
             self = .foreign
         }
+    }
+
+    /// A sync tool's conflict copy of `sotto.dirid`: the marker at the end (rclone bisync's
+    /// `..path1`), or before the extension, as Syncthing and Dropbox place it
+    /// (`sotto.sync-conflict-20261126-061425-AVFHAGE.dirid`).
+    static func isPrimaryIDCopy(_ s: String) -> Bool {
+        if s.hasPrefix(primaryIDFile), ConflictCopy.parse(s)?.original == primaryIDFile { return true }
+        let stem = "sotto", ext = String(primaryIDFile.dropFirst(stem.count))
+        guard s.hasPrefix(stem), s.hasSuffix(ext), s.utf8.count > primaryIDFile.utf8.count else { return false }
+        return ConflictCopy.parse(String(s.dropLast(ext.count)))?.original == stem
     }
 
     public static func longName(forEncoded encoded: String) throws -> String {
@@ -121,16 +143,31 @@ public struct NameCipher: Sendable {
 /// A directory's IDs. Each directory holds one `sotto.dir.<hex>` file, made with a random ID when
 /// the directory is created. When two devices create the same directory offline, a sync tool
 /// merges both into one directory with two ID files; every name inside still decrypts under the
-/// ID it was made with, so nothing is lost (gocryptfs issue 151 lost them). New names use the
-/// smallest ID ("primary"); lookups try each.
+/// ID it was made with, so nothing is lost (gocryptfs issue 151 lost them). The primary ID is the
+/// one `sotto.dirid` names, if its ID file exists (format v3), else the smallest: new names use
+/// it, lookups try it first, and of two entries with the same name under different IDs the one
+/// under it keeps the name.
 public struct DirectoryIDs: Equatable, Sendable {
     public static let idSize = 16
-    public let all: [[UInt8]]  // sorted, non-empty
+    public let all: [[UInt8]]  // the primary first, then the others in byte order; non-empty
     public var primary: [UInt8] { all[0] }
 
-    public init?(_ ids: [[UInt8]]) {
+    /// `primary`: the ID `sotto.dirid` names; ignored unless it is one of `ids`.
+    public init?(_ ids: [[UInt8]], primary: [UInt8]? = nil) {
         guard !ids.isEmpty else { return nil }
-        all = ids.sorted { $0.lexicographicallyPrecedes($1) }
+        var sorted = ids.sorted { $0.lexicographicallyPrecedes($1) }
+        if let primary, let i = sorted.firstIndex(of: primary) { sorted.insert(sorted.remove(at: i), at: 0) }
+        all = sorted
+    }
+
+    /// The text of `sotto.dirid`: the ID in 32 lowercase hex digits.
+    public static func primaryIDText(_ id: [UInt8]) -> [UInt8] { Array(Hex.encode(id).utf8) }
+
+    /// The ID a `sotto.dirid` file's bytes name, or nil for anything but 32 hex digits (a torn or
+    /// foreign file is ignored, never trusted).
+    public static func parsePrimaryIDText(_ bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count == idSize * 2, let id = Hex.decode(String(decoding: bytes, as: UTF8.self)), id.count == idSize else { return nil }
+        return id
     }
 
     public static func random() throws -> [UInt8] { try SecureRandom.bytes(idSize) }

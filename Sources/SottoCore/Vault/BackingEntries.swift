@@ -7,6 +7,9 @@ import Glibc
 /// offline commands (`VaultTree`) and the mount (`PathMapper`, which adds caching). Errors are
 /// plain `Errno`s; callers add context.
 extension Vault {
+    /// Whether directories made in this vault get a `sotto.dirid` file (format v3).
+    var writesPrimaryIDFiles: Bool { config.writesPrimaryIDFiles }
+
     /// Where an entry named `name` lives under directory ID `id`: the encrypted name, or the
     /// long-name container's `data`.
     func backingPath(for name: [UInt8], in backingDir: String, directoryID id: [UInt8]) throws(Errno) -> String {
@@ -20,19 +23,41 @@ extension Vault {
         do { return try BackingName.longName(forEncoded: encoded) } catch { throw Errno.io }
     }
 
-    /// The IDs of a backing directory, from its `sotto.dir.*` files; EIO if it has none (no name
-    /// in it could be decrypted).
+    /// The IDs of a backing directory, from its `sotto.dir.*` files (a listing), the primary first;
+    /// EIO if it has none (no name in it could be decrypted).
     public func readDirectoryIDs(_ backingDir: String) throws(Errno) -> DirectoryIDs {
-        try Self.directoryIDs(in: try FileSystem.listDirectory(backingDir))
+        try Self.directoryIDs(in: try FileSystem.listDirectory(backingDir), of: backingDir)
     }
 
-    static func directoryIDs(in names: [[UInt8]]) throws(Errno) -> DirectoryIDs {
+    /// The IDs named by a directory's listing `names`; reads `sotto.dirid` if the listing has one.
+    static func directoryIDs(in names: [[UInt8]], of backingDir: String) throws(Errno) -> DirectoryIDs {
+        var hasPrimaryFile = false
         let ids = names.compactMap { n -> [UInt8]? in
-            if case .directoryID(let id) = BackingName(n) { return id }
-            return nil
+            switch BackingName(n) {
+            case .directoryID(let id): return id
+            case .primaryID: hasPrimaryFile = true; return nil
+            default: return nil
+            }
         }
-        guard let set = DirectoryIDs(ids) else { throw Errno.io }
+        let primary = hasPrimaryFile ? readPrimaryIDFile(in: backingDir) : nil
+        guard let set = DirectoryIDs(ids, primary: primary) else { throw Errno.io }
         return set
+    }
+
+    /// The ID `sotto.dirid` names, or nil if it is missing, torn or malformed.
+    static func readPrimaryIDFile(in backingDir: String) -> [UInt8]? {
+        guard let bytes = try? readSmallFile(backingDir + "/" + BackingName.primaryIDFile, limit: 64) else { return nil }
+        return DirectoryIDs.parsePrimaryIDText(bytes)
+    }
+
+    /// A directory's primary ID without listing it: the ID `sotto.dirid` names, if that ID's own
+    /// `sotto.dir.` file exists (so `sotto.dirid` can only choose among the directory's IDs, never
+    /// add one). Nil when the directory has no valid `sotto.dirid` (format v1, or torn by a crash):
+    /// then only a listing tells its IDs.
+    public func primaryDirectoryID(of backingDir: String) -> [UInt8]? {
+        guard let id = Self.readPrimaryIDFile(in: backingDir),
+              FileSystem.exists(backingDir + "/" + BackingName.directoryIDFile(id)) else { return nil }
+        return id
     }
 
     /// The backing path of the existing entry `name` in `backingDir`, under any of its IDs, or nil.
@@ -54,7 +79,7 @@ extension Vault {
     /// The conflict copies in a backing directory and the plaintext names they are shown under:
     /// copies of encrypted entries, copies of a long-name entry's `data` inside its container,
     /// and twins — the same name made under two IDs of a directory merged by a sync tool, where
-    /// the one under the earliest ID keeps the name (as lookups find it) and the others are
+    /// the one under the primary ID keeps the name (as lookups find it) and the others are
     /// `copy 2`, `copy 3`. Names that would clash with a real entry (`taken`) or another copy
     /// carry the tool's whole marker instead of the short label.
     /// `twins`: when the caller has them already.
@@ -102,7 +127,7 @@ extension Vault {
     public typealias Twin = (name: [UInt8], backingPath: String, original: String, rank: Int)
 
     /// Entries of a merged directory whose name another entry also has (under another ID), with
-    /// their rank (2, 3, …) by ID order; rank 1 keeps the name. Empty for a directory with one ID.
+    /// their rank (2, 3, …) in `ids.all` order (the primary first); rank 1 keeps the name. Empty for a directory with one ID.
     func twins(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs) -> [Twin] {
         guard ids.all.count > 1 else { return [] }
         var byName: [[UInt8]: [(idIndex: Int, backingPath: String, original: String)]] = [:]
@@ -179,7 +204,8 @@ extension Vault {
         _ = try? FileSystem.rmdir(c)
     }
 
-    /// Writes a fresh directory ID file into an existing backing directory.
+    /// Writes a fresh directory ID file into an existing backing directory and, in a format v3
+    /// vault, `sotto.dirid` naming it.
     @discardableResult
     func writeDirectoryID(in backingDir: String) throws(Errno) -> [UInt8] {
         let id: [UInt8]
@@ -187,7 +213,16 @@ extension Vault {
         // Its content is empty: only the directory entry matters, made durable by the directory's
         // own fsync (fsyncdir, or the import's finishDirectory), not by fsyncing this file.
         try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400).close()
+        if writesPrimaryIDFiles { try Self.writePrimaryIDFile(id, in: backingDir) }
         return id
+    }
+
+    /// Writes `sotto.dirid`. Not fsynced: a crash can leave it empty or missing, and then it is
+    /// ignored (lookups list the directory once, as in format v1) until `fsck --repair` rewrites it.
+    static func writePrimaryIDFile(_ id: [UInt8], in backingDir: String, name: String = BackingName.primaryIDFile) throws(Errno) {
+        let fd = try FileDescriptor.open(backingDir + "/" + name, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
+        defer { fd.close() }
+        try fd.writeAll(DirectoryIDs.primaryIDText(id), at: 0)
     }
 
     /// Makes a directory with its own fresh ID at a reserved backing path (mode 0700 until the
@@ -195,6 +230,9 @@ extension Vault {
     public func makeDirectory(at backingPath: String) throws(Errno) {
         try FileSystem.mkdir(backingPath, mode: 0o700)
         do { try writeDirectoryID(in: backingPath) } catch {
+            for name in (try? FileSystem.listDirectory(backingPath)) ?? [] {
+                _ = try? FileSystem.unlink(backingPath + "/" + String(decoding: name, as: UTF8.self))
+            }
             _ = try? FileSystem.rmdir(backingPath)
             throw error
         }

@@ -48,12 +48,16 @@ extension Vault {
             return
         }
         let ids: DirectoryIDs
-        do { ids = try Self.directoryIDs(in: names) } catch {
+        do { ids = try Self.directoryIDs(in: names, of: dir) } catch {
             finding(&r, .damage, dir, plain, "no sotto.dir.* ID file: none of the \(names.count) names in it can be decrypted")
             return
         }
         if ids.all.count > 1 {
             finding(&r, .warning, dir, plain, "\(ids.all.count) directory IDs (the same directory was made on two devices and merged by a sync tool); every name still decrypts")
+        }
+        if writesPrimaryIDFiles, primaryDirectoryID(of: dir) == nil {
+            finding(&r, .warning, dir + "/" + BackingName.primaryIDFile, plain,
+                    "missing, torn (a crash while the directory was made?) or naming an ID the directory has no sotto.dir. file for: every name still opens, but a mount lists the directory on the first lookup (and rewrites a missing or torn one)")
         }
         for raw in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let rawText = String(decoding: raw, as: UTF8.self)
@@ -62,7 +66,7 @@ extension Vault {
             var entry = backing
             var container: String?
             switch BackingName(raw) {
-            case .directoryID, .conflict, .syncTool:
+            case .directoryID, .primaryID, .primaryIDCopy, .conflict, .syncTool:
                 continue  // conflict copies: below
             case .config:
                 if dir != path { finding(&r, .warning, backing, nil, "a config file outside the vault root") }

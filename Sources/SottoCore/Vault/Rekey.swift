@@ -84,14 +84,14 @@ public final class Rekeying {
             pending.rekey = VaultConfig.PendingRekey(
                 wrappedNewMasterKey: try KeyWrap.wrap(newMaster, under: wrapKey, aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)),
                 newSlots: newSlots)
-            pending.version = VaultConfig.rekeyVersion
+            pending.version = VaultConfig.rekeyVersion(of: config.version)
             try pending.seal(keys: old.keys)
             // The backup follows the config: no copy Sotto keeps opens the pre-rekey vault alone.
             try Vault.writeConfig(pending, vaultPath: path, backup: .updated)
             resumed = false
         }
         var finalConfig = pending
-        finalConfig.version = VaultConfig.baseVersion
+        finalConfig.version = VaultConfig.layoutVersion(pending.version)
         finalConfig.slots = pending.rekey!.newSlots
         finalConfig.rekey = nil
         let new = try Vault(path: path, config: finalConfig, masterKey: newMaster, slot: slot)
@@ -143,7 +143,7 @@ public final class Rekeying {
         report.directories += 1
         let names = try io("list", dir) { () throws(Errno) in try FileSystem.listDirectory(dir) }
         let ids: DirectoryIDs
-        do { ids = try Vault.directoryIDs(in: names) } catch {
+        do { ids = try Vault.directoryIDs(in: names, of: dir) } catch {
             report.skipped.append("\(dir): no directory ID file; left as it is")
             return
         }
@@ -152,7 +152,7 @@ public final class Rekeying {
             let text = String(decoding: raw, as: UTF8.self)
             let backing = dir + "/" + text
             switch BackingName(raw) {
-            case .directoryID, .config, .syncTool:
+            case .directoryID, .primaryID, .primaryIDCopy, .config, .syncTool:
                 continue
             case .temporary:
                 // Never a live entry while the vault is not mounted; it may hold old-key data.

@@ -52,7 +52,7 @@ public final class Vault {
             // Leave the directory as it was found: remove only what this call wrote.
             for name in (try? FileSystem.listDirectory(path)) ?? [] {
                 switch BackingName(name) {
-                case .directoryID, .config: _ = try? FileSystem.unlink(path + "/" + String(decoding: name, as: UTF8.self))
+                case .directoryID, .primaryID, .config: _ = try? FileSystem.unlink(path + "/" + String(decoding: name, as: UTF8.self))
                 default: break
                 }
             }
@@ -65,7 +65,7 @@ public final class Vault {
         let masterKey = try SecretBytes.random(count: VaultKeys.masterKeySize)
         let vaultID = try SecureRandom.bytes(VaultConfig.vaultIDSize)
         let slot = try VaultConfig.makeSlot(index: 0, masterKey: masterKey, password: password, kdf: kdf, vaultID: vaultID)
-        var config = VaultConfig(version: VaultConfig.baseVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
+        var config = VaultConfig(version: VaultConfig.newVaultVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
         let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: 0)
         try config.seal(keys: vault.keys)
         vault.config = config

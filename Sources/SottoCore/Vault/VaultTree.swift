@@ -83,7 +83,7 @@ extension Vault {
     }
 
     func directoryIDs(of dir: VaultEntry, names: [[UInt8]]) throws -> DirectoryIDs {
-        do { return try Self.directoryIDs(in: names) } catch {
+        do { return try Self.directoryIDs(in: names, of: dir.backingPath) } catch {
             throw SottoError.integrity(path: dir.plainPath, backingPath: dir.backingPath,
                                        detail: "the directory has no sotto.dir.* ID file, so no name in it can be decrypted")
         }
@@ -110,7 +110,7 @@ extension Vault {
             var encoded: String
             var entryPath = backing
             switch BackingName(r) {
-            case .directoryID, .temporary, .config, .syncTool:
+            case .directoryID, .primaryID, .primaryIDCopy, .temporary, .config, .syncTool:
                 continue
             case .conflict:
                 mayHoldCopies.append(r)  // below, once every real name is known
