@@ -13,7 +13,7 @@ struct Sotto: ParsableCommand {
         abstract: "Keep private transcripts and recordings encrypted at rest.",
         discussion: "Exit codes are stable and listed in docs/cli.md.",
         version: version,
-        subcommands: [Init.self, Passwd.self, Info.self, MountCommand.self, Unmount.self, Status.self, Fsck.self, Key.self, RecoveryKeyCommand.self, Rekey.self, Import.self, Export.self, Cat.self, List.self]
+        subcommands: [Init.self, Passwd.self, Info.self, Upgrade.self, MountCommand.self, Unmount.self, Status.self, Fsck.self, Key.self, RecoveryKeyCommand.self, Rekey.self, Import.self, Export.self, Cat.self, List.self]
     )
 
     /// Runs the command and maps every failure to one line on stderr and a documented exit code.

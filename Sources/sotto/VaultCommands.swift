@@ -146,3 +146,30 @@ struct Info: ParsableCommand {
         }
     }
 }
+
+struct Upgrade: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring a format v1 vault to v3, whose files open by name without listing their folder.",
+        discussion: """
+        Writes one small file (sotto.dirid) into each folder of the vault directory, then the new \
+        version into the config; nothing is re-encrypted and no name changes. Safe to interrupt: \
+        run it again. Builds older than format v3 refuse the upgraded vault (exit 13), so upgrade \
+        every device that mounts it first. The vault must not be mounted.
+        """)
+
+    @OptionGroup var vault: VaultArgument
+    @OptionGroup var password: PasswordOptions
+
+    func run() throws {
+        _ = try Vault.readConfig(at: vault.vault)
+        let r = try Vault.upgrade(at: vault.vault, password: try password.read())
+        for dir in r.skipped {
+            Sotto.report("warning: \(dir) has no directory ID file, so nothing in it can be read ('sotto fsck' tells more); left as it is")
+        }
+        if r.fromVersion == r.toVersion {
+            print("'\(vault.vault)' is already format v\(VaultConfig.layoutVersion(r.toVersion)): nothing to do")
+        } else {
+            print("upgraded '\(vault.vault)' from format v\(r.fromVersion) to v\(r.toVersion): \(r.directories) folders, \(r.primaryIDFilesWritten) sotto.dirid files written")
+        }
+    }
+}

@@ -94,4 +94,41 @@ import Testing
         #expect(!tree.contains { $0.hasSuffix("sotto.dirid") }, "\(tree)")
         #expect(try v.directoryIDs(of: made).all.count == 1)
     }
+
+    /// `sotto upgrade`: version 1 to 3 without re-encrypting. A cut-off run (some directories
+    /// done, one `sotto.dirid` torn, the config still version 1) leaves a vault version 1 reads;
+    /// the rerun finishes, and every name, byte and ID choice is as before.
+    @Test func aVersionOneVaultUpgradesAndAnInterruptedUpgradeFinishes() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.file("v1")
+        try FileManager.default.copyItem(atPath: FixtureTests.fixtures + "/vault-v1", toPath: path)
+        let manifest = try JSONSerialization.jsonObject(with: Data(readFile(FixtureTests.fixtures + "/vault-v1.json"))) as! [String: Any]
+        let password = secret(manifest["password"] as! String)
+        let before = try Vault.open(at: path, password: password)
+        let interviews = try before.resolve("/interviews"), audio = try before.resolve("/audio")
+        let primaryBefore = try [before.root, interviews, audio].map { try before.directoryIDs(of: $0).primary }
+        // The cut-off run: one directory done, one torn.
+        try Vault.writePrimaryIDFile(try before.directoryIDs(of: interviews).primary, in: interviews.backingPath)
+        writeFile(audio.backingPath + "/sotto.dirid", [])
+        let stillV1 = try Vault.open(at: path, password: password)
+        #expect(stillV1.config.version == 1)
+        #expect(try stillV1.readAll(try stillV1.resolve("/audio/block-exact.bin")).count == 16384)
+
+        let r = try Vault.upgrade(at: path, password: password)
+        #expect(r.fromVersion == 1 && r.toVersion == 3 && r.directories == 4 && r.primaryIDFilesWritten == 3 && r.skipped.isEmpty)
+        let v = try Vault.open(at: path, password: password)
+        #expect(v.config.version == 3 && v.config.writesPrimaryIDFiles)
+        #expect(try Vault.readConfig(at: path) == VaultConfig.parse(readFile(path + "/sotto.conf.bak")))
+        for (d, primary) in zip([try v.root, interviews, audio], primaryBefore) {
+            #expect(v.primaryDirectoryID(of: d.backingPath) == primary, "\(d.plainPath)")
+        }
+        for (plain, sha) in manifest["files"] as! [String: String] {
+            #expect(Hex.encode(try Digest.sha256(try v.readAll(try v.resolve(plain)))) == sha, "\(plain)")
+        }
+        #expect(v.check().isClean)
+        #expect(!(FileManager.default.enumerator(atPath: path)!.allObjects as! [String]).contains { $0.contains("sotto.tmp.") })
+        let again = try Vault.upgrade(at: path, password: password)
+        #expect(again.fromVersion == 3 && again.toVersion == 3 && again.primaryIDFilesWritten == 0)
+        #expect(throws: SottoError.wrongPassword) { try Vault.upgrade(at: path, password: secret("not it")) }
+    }
 }

@@ -100,3 +100,28 @@ def test_a_version_1_vault_mounts_reads_and_stays_version_1(tmp_path):
     assert not [p for p in v.dir.rglob("sotto.dirid*")]
     r = sotto("fsck", v.dir, "--password-file", v.pwfile, "--json", check=False)
     assert r.returncode == 0, r.stdout
+
+
+def test_sotto_upgrade_makes_a_version_1_vault_open_names_without_listing(tmp_path):
+    v = Vault(tmp_path, create=False)
+    v.dir.rmdir()
+    shutil.copytree(FIXTURES / "vault-v1", v.dir, symlinks=True)
+    v.pwfile.write_text(json.loads((FIXTURES / "vault-v1.json").read_text())["password"] + "\n")
+    try:
+        v.mount()
+        r = sotto("upgrade", v.dir, "--password-file", v.pwfile, check=False)
+        assert r.returncode != 0 and "unmount" in r.stderr, r.stderr  # never under a mount
+    finally:
+        v.unmount()
+    r = sotto("upgrade", v.dir, "--password-file", v.pwfile)
+    assert "from format v1 to v3: 4 folders, 4 sotto.dirid files written" in r.stdout, r.stdout
+    assert json.loads((v.dir / "sotto.conf").read_text())["version"] == 3
+    assert "already format v3" in sotto("upgrade", v.dir, "--password-file", v.pwfile).stdout
+    (interviews,) = [p for p in backing_dirs(v) if any(q.is_dir() for q in p.iterdir())]  # holds 2026/
+    age_access_time(interviews)
+    try:
+        v.mount()
+        assert (v.mnt / "interviews" / "2026" / "transcript-01.txt").read_text().startswith("Interviewer:")
+        assert os.stat(interviews).st_atime_ns == LONG_AGO * 10**9
+    finally:
+        v.unmount()

@@ -173,13 +173,13 @@ _sotto() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    init|passwd|info|mount|unmount|status|fsck|key|recovery-key|rekey|import|export|cat|ls|help)
+    init|passwd|info|upgrade|mount|unmount|status|fsck|key|recovery-key|rekey|import|export|cat|ls|help)
         # Offer subcommand argument completions
         "_sotto_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'init passwd info mount unmount status fsck key recovery-key rekey import export cat ls help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'init passwd info upgrade mount unmount status fsck key recovery-key rekey import export cat ls help' -- "${cur}"))
         ;;
     esac
 }
@@ -247,6 +247,24 @@ _sotto_info() {
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
+}
+
+_sotto_upgrade() {
+    repeating_flags=()
+    non_repeating_flags=(--password-stdin --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--password-file --extpass)
+    __sotto_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        return
+        ;;
+    '--extpass')
+        return
+        ;;
+    esac
 }
 
 _sotto_mount() {

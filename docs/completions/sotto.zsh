@@ -53,6 +53,7 @@ _sotto() {
             'init:Create a vault in a new or empty directory.'
             'passwd:Change the vault password (rewraps the master key; no data is re-encrypted).'
             'info:Show a vault'\''s format and key slots (no password needed, no secrets shown).'
+            'upgrade:Bring a format v1 vault to v3, whose files open by name without listing their folder.'
             'mount:Show the vault, decrypted, as an ordinary folder (FUSE).'
             'unmount:Unmount a mounted vault; open data is already on disk.'
             'status:Show your mounted vaults.'
@@ -70,7 +71,7 @@ _sotto() {
         ;;
     arg)
         case "${words[1]}" in
-        init|passwd|info|mount|unmount|status|fsck|key|recovery-key|rekey|import|export|cat|ls|help)
+        init|passwd|info|upgrade|mount|unmount|status|fsck|key|recovery-key|rekey|import|export|cat|ls|help)
             "_sotto_${words[1]}" && ret=0
             ;;
         esac
@@ -123,6 +124,21 @@ _sotto_info() {
     local -i ret=1
     local -ar arg_specs=(
         ':VAULT:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_upgrade() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
