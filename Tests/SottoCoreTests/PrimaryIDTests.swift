@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import SottoCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Format v3's `sotto.dirid`: a mount opens a name without listing its directory, whatever the
 /// directory's size, and falls back to the listing (format v1's way) whenever the file cannot be
@@ -44,6 +47,14 @@ import Testing
         #expect(try mapper.lookup(Array("absent.txt".utf8), in: folder.backingPath) == nil)
         #expect(try mapper.lookup(Array("absent2.txt".utf8), in: folder.backingPath) == nil)
         #expect(mapper.idListings == 1)
+        // Offline commands (`sotto cat`) resolve paths the same way: the directory's access time,
+        // which a listing moves (relatime: it is older than the mtime), stays.
+        var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), try FileSystem.lstat(folder.backingPath).st_mtim]
+        #expect(utimensat(AT_FDCWD, folder.backingPath, &times, 0) == 0)
+        #expect(try v.readAll(try v.resolve("/folder/f42.txt")) == Array("file 42".utf8))
+        #expect(try FileSystem.lstat(folder.backingPath).st_atim.tv_sec == 1_000_000_000)
+        #expect(throws: SottoError.notFound(path: "/folder/absent.txt")) { try v.resolve("/folder/absent.txt") }
+        #expect(try FileSystem.lstat(folder.backingPath).st_atim.tv_sec != 1_000_000_000)  // a miss lists
         // With --shared the same holds while the directory is unchanged.
         let shared = PathMapper(vault: v, shared: true)
         #expect(try shared.lookup(Array("f3.txt".utf8), in: folder.backingPath) != nil)

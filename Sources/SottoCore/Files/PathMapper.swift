@@ -104,10 +104,11 @@ public final class PathMapper: @unchecked Sendable {
     /// The backing path of `name` in `backingDir`, or nil. A name made under the primary ID is
     /// found without knowing the others; anything else needs them all.
     public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> String? {
-        if case .all(let ids) = cached(backingDir, try modificationTime(backingDir)) {
+        let mtime = try modificationTime(backingDir)
+        if case .all(let ids) = cached(backingDir, mtime) {
             return try vault.existingEntry(name, in: backingDir, ids: ids)
         }
-        if let id = primaryID(of: backingDir, try modificationTime(backingDir)) {
+        if let id = primaryID(of: backingDir, mtime) {
             try PlainName.validate(name)
             let candidate = try vault.backingPath(for: name, in: backingDir, directoryID: id)
             if FileSystem.exists(candidate) { return candidate }

@@ -64,13 +64,20 @@ extension Vault {
         (parent == "/" ? "" : parent) + "/" + String(decoding: name, as: UTF8.self)
     }
 
-    /// Finds the entry at a plaintext path by encrypting each component (no directory listing).
+    /// Finds the entry at a plaintext path by encrypting each component: under the directory's
+    /// primary ID from `sotto.dirid` (no listing), else under every ID (a listing; format v1).
     public func resolve(_ plainPath: String) throws -> VaultEntry {
         var entry = try root
         for name in try Self.components(of: plainPath) {
             guard entry.kind == .directory else { throw SottoError.notFound(path: plainPath) }
-            let ids = try directoryIDs(of: entry)
-            guard let found = try lookup(name, in: entry.backingPath, ids: ids) else { throw SottoError.notFound(path: plainPath) }
+            let found: String
+            if let id = primaryDirectoryID(of: entry.backingPath),
+               let candidate = try? backingPath(for: name, in: entry.backingPath, directoryID: id), FileSystem.exists(candidate) {
+                found = candidate
+            } else {
+                guard let any = try lookup(name, in: entry.backingPath, ids: try directoryIDs(of: entry)) else { throw SottoError.notFound(path: plainPath) }
+                found = any
+            }
             let st = try io("stat", found) { () throws(Errno) in try FileSystem.lstat(found) }
             entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found, info: st)
         }
