@@ -1,4 +1,4 @@
-/// How entries are named in an encrypted directory (format v1).
+/// How entries are named in an encrypted directory (formats v1 and v3, docs/format.md §2).
 ///
 /// - `<base64url(AES-SIV(name; AD = directory ID))>`: a file, directory or symlink whose plaintext
 ///   name is `name`. Deterministic, so a lookup encrypts the name instead of listing the directory.

@@ -127,7 +127,8 @@ extension Vault {
     public typealias Twin = (name: [UInt8], backingPath: String, original: String, rank: Int)
 
     /// Entries of a merged directory whose name another entry also has (under another ID), with
-    /// their rank (2, 3, …) in `ids.all` order (the primary first); rank 1 keeps the name. Empty for a directory with one ID.
+    /// their rank (2, 3, …) in `ids.all` order (the primary first); rank 1 keeps the name. Empty
+    /// for a directory with one ID.
     func twins(in backingDir: String, names raw: [[UInt8]], ids: DirectoryIDs) -> [Twin] {
         guard ids.all.count > 1 else { return [] }
         var byName: [[UInt8]: [(idIndex: Int, backingPath: String, original: String)]] = [:]
