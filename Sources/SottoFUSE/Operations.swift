@@ -14,7 +14,7 @@ extension Mount {
         addAttributeOperations(&ops)
         addFileOperations(&ops)
         addDirectoryOperations(&ops)
-        // Extended attributes are not in format v1, and the xattr operations are left out on
+        // Extended attributes are not in the format (v1, v3), and the xattr operations are left out on
         // purpose: the kernel then answers every xattr call with ENOTSUP itself, which cp, rsync
         // and tar take as "this filesystem has none", and stops asking. Otherwise it asks on every
         // write (security.capability, to clear it) and `ls -l` asks twice per file (SELinux label,

@@ -19,13 +19,13 @@ public struct RekeyReport: Sendable {
 /// `sotto rekey`: a new master key; every file key re-wrapped, every name and symlink target
 /// re-encrypted, no content block touched (docs/format.md §8).
 ///
-/// Crash safety: the first step records the new master key in the config (version 2), wrapped
-/// under a key derived from the old one, so a rerun with any old password picks up where the last
-/// stopped. Each entry is always under exactly one of the two keys: a name changes by one
-/// rename, a symlink by rename over it, a header by an in-place write whose old bytes are first
-/// saved in `sotto.rekey.journal` (a torn 78-byte write is put back from there). Only after
-/// everything is durable (`syncfs`) and the journal is gone does the config drop the old key
-/// slots.
+/// Crash safety: the first step records the new master key in the config (an even version: 2 for a
+/// version-1 vault, 4 for a version-3 one), wrapped under a key derived from the old one, so a
+/// rerun with any old password picks up where the last stopped. Each entry is always under exactly
+/// one of the two keys: a name changes by one rename, a symlink by rename over it, a header by an
+/// in-place write whose old bytes are first saved in `sotto.rekey.journal` (a torn 78-byte write is
+/// put back from there). Only after everything is durable (`syncfs`) and the journal is gone does
+/// the config drop the old key slots.
 public final class Rekeying {
     public let vaultPath: String
     /// Whether this run finishes one that was interrupted.
