@@ -39,7 +39,7 @@ public final class Mount: @unchecked Sendable {
 
     public init(vault: Vault, readOnly: Bool, shared: Bool = false, log: Log) throws {
         self.vault = vault
-        self.mapper = PathMapper(vault: vault, shared: shared)
+        self.mapper = PathMapper(vault: vault, shared: shared, readOnly: readOnly)
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
         self.codecs = files.codecs

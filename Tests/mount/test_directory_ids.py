@@ -78,6 +78,17 @@ def test_a_lost_primary_id_file_is_written_back(fresh):
     assert r.returncode == 0 and json.loads(r.stdout)["findings"] == [], r.stdout
 
 
+def test_a_read_only_mount_writes_no_lost_primary_id_file_back(fresh):
+    folder = folder_with_files(fresh, 2)
+    (folder / "sotto.dirid").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    fresh.mount("--read-only")
+    assert (fresh.mnt / "folder" / "f1.txt").read_text() == "file 1"
+    assert not (fresh.mnt / "folder" / "absent.txt").exists()
+    fresh.unmount()
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_a_version_1_vault_mounts_reads_and_stays_version_1(tmp_path):
     """Written by the first build: the mount reads it, writes into it, and adds nothing a v1 build
     would not know (no `sotto.dirid`), so that build keeps reading it."""

@@ -17,6 +17,9 @@ import Glibc
 public final class PathMapper: @unchecked Sendable {
     public let vault: Vault
     public let shared: Bool
+    /// Whether a lost `sotto.dirid` may be written back: not in a read-only mount, which writes
+    /// nothing into the vault, nor with `shared`.
+    let repairs: Bool
     private let cacheLock = Mutex()
     private var idCache: [String: (ids: KnownIDs, mtime: timespec)] = [:]
     static let maxCachedDirectories = 4096
@@ -28,9 +31,10 @@ public final class PathMapper: @unchecked Sendable {
         case all(DirectoryIDs)
     }
 
-    public init(vault: Vault, shared: Bool = false) {
+    public init(vault: Vault, shared: Bool = false, readOnly: Bool = false) {
         self.vault = vault
         self.shared = shared
+        repairs = !shared && !readOnly
     }
 
     // MARK: Lookup
@@ -59,7 +63,7 @@ public final class PathMapper: @unchecked Sendable {
         if case .all(let ids) = cached(backingDir, mtime) { return ids }
         cacheLock.withLock { idListings += 1 }
         let ids = try vault.readDirectoryIDs(backingDir)
-        if vault.writesPrimaryIDFiles, !shared, Vault.readPrimaryIDFile(in: backingDir) == nil {
+        if repairs, vault.writesPrimaryIDFiles, Vault.readPrimaryIDFile(in: backingDir) == nil {
             rewritePrimaryIDFile(ids.primary, in: backingDir)
         }
         remember(backingDir, .all(ids), mtime)
@@ -68,8 +72,8 @@ public final class PathMapper: @unchecked Sendable {
 
     /// A v3 directory whose `sotto.dirid` is missing or torn (a crash while it was made) gets it
     /// back, naming the ID that is primary without it, so nothing changes but the next mount's
-    /// lookups skip the listing. Best effort: a read-only vault stays as it is. Not with
-    /// `--shared`: there a sync tool may be about to deliver the directory's own.
+    /// lookups skip the listing. Best effort: a vault on read-only media stays as it is. Not with
+    /// `--shared` (a sync tool may be about to deliver the directory's own) or `--read-only`.
     private func rewritePrimaryIDFile(_ id: [UInt8], in backingDir: String) {
         guard let tmp = try? BackingName.temporaryName() else { return }
         do {
