@@ -29,7 +29,8 @@ extension Vault {
         try Self.directoryIDs(in: try FileSystem.listDirectory(backingDir), of: backingDir)
     }
 
-    /// The IDs named by a directory's listing `names`; reads `sotto.dirid` if the listing has one.
+    /// The IDs named by a directory's listing `names`; reads `sotto.dirid` if the listing has one
+    /// and there is a choice to make (more than one ID: a directory merged by a sync tool).
     static func directoryIDs(in names: [[UInt8]], of backingDir: String) throws(Errno) -> DirectoryIDs {
         var hasPrimaryFile = false
         let ids = names.compactMap { n -> [UInt8]? in
@@ -39,7 +40,7 @@ extension Vault {
             default: return nil
             }
         }
-        let primary = hasPrimaryFile ? readPrimaryIDFile(in: backingDir) : nil
+        let primary = hasPrimaryFile && ids.count > 1 ? readPrimaryIDFile(in: backingDir) : nil
         guard let set = DirectoryIDs(ids, primary: primary) else { throw Errno.io }
         return set
     }
