@@ -221,7 +221,7 @@ extension Vault {
 
     /// Writes `sotto.dirid`. Not fsynced: a crash can leave it empty or missing, and then it is
     /// ignored (lookups list the directory once, as in format v1), `fsck` reports it, and the next
-    /// mount that lists the directory writes it again (`PathMapper`).
+    /// mount that lists the directory for its IDs writes it again (`PathMapper`).
     static func writePrimaryIDFile(_ id: [UInt8], in backingDir: String, name: String = BackingName.primaryIDFile) throws(Errno) {
         let fd = try FileDescriptor.open(backingDir + "/" + name, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
         defer { fd.close() }
