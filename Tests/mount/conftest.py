@@ -143,6 +143,19 @@ def vault():
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture
+def fresh():
+    """A vault not yet mounted, for tests that mount it their own way; always unmounted and
+    removed afterwards."""
+    base = tempfile.mkdtemp(prefix="sotto-fresh-")
+    v = Vault(base)
+    try:
+        yield v
+    finally:
+        v.unmount()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def run(*cmd, cwd=None, input=None, check=True, timeout=300):
     r = subprocess.run(list(map(str, cmd)), cwd=cwd, input=input, capture_output=True, timeout=timeout)
     if check and r.returncode != 0:

@@ -7,23 +7,11 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
-
-import pytest
 
 from conftest import Vault, sotto
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "SottoCoreTests" / "Fixtures"
 LONG_AGO = 1_000_000_000  # 2001: older than any mtime, so the next listing moves the atime
-
-
-@pytest.fixture
-def fresh():
-    base = tempfile.mkdtemp(prefix="sotto-ids-")
-    v = Vault(base)
-    yield v
-    v.unmount()
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def backing_dirs(v):

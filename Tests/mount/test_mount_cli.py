@@ -7,7 +7,6 @@ import pathlib
 import select
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
@@ -15,14 +14,6 @@ from conftest import PASSWORD, SOTTO, Vault, is_mounted, sotto
 
 # docs/cli.md
 EXIT_WRONG_PASSWORD, EXIT_MOUNTPOINT, EXIT_NOT_MOUNTED, EXIT_BUSY = 12, 20, 22, 23
-
-
-@pytest.fixture
-def fresh():
-    base = tempfile.mkdtemp(prefix="sotto-cli-")
-    v = Vault(base)
-    yield v
-    v.unmount()
 
 
 def daemon_pid(v):
