@@ -134,6 +134,9 @@ struct Info: ParsableCommand {
         let c = try Vault.readConfig(at: vault.vault)
         print("vault:        \(vault.vault)")
         print("format:       sotto v\(VaultConfig.layoutVersion(c.version)) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
+        if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion {
+            print("              'sotto upgrade \(vault.vault)' makes it v\(VaultConfig.firstPrimaryIDVersion): files open by name without listing their folder")
+        }
         print("vault ID:     \(Hex.encode(c.vaultID))")
         print("block size:   \(c.blockSize) bytes (+\(AESGCM.overhead) bytes per block, \(FileHeader.size)-byte file header)")
         print("key slots:    \(c.slots.count) of \(VaultConfig.maxSlots) in use")

@@ -85,6 +85,7 @@ def test_a_version_1_vault_mounts_reads_and_stays_version_1(tmp_path):
     shutil.copytree(FIXTURES / "vault-v1", v.dir, symlinks=True)
     manifest = json.loads((FIXTURES / "vault-v1.json").read_text())
     v.pwfile.write_text(manifest["password"] + "\n")
+    assert f"'sotto upgrade {v.dir}' makes it v3" in sotto("info", v.dir).stdout
     try:
         v.mount()
         for plain, sha in manifest["files"].items():
