@@ -129,9 +129,8 @@ final class FolderReadahead: @unchecked Sendable {
 
     /// Asks the disk for a file's first bytes without waiting for them (a gone file is skipped).
     static func request(_ backingPath: String, bytes: Int) {
-        let fd = open(backingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = posix_fadvise(fd, 0, off_t(bytes), POSIX_FADV_WILLNEED)
-        close(fd)
+        guard let fd = try? FileDescriptor.open(backingPath, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return }
+        _ = posix_fadvise(fd.rawValue, 0, off_t(bytes), POSIX_FADV_WILLNEED)
+        fd.close()
     }
 }

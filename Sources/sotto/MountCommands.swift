@@ -204,7 +204,7 @@ struct Unmount: ParsableCommand {
             try runFusermount(mp)
         }
         if !lazy, let daemon, !daemon.wait(milliseconds: Self.daemonExitWait) {
-            FileHandle.standardError.write(Data("sotto: the filesystem process is still finishing; the vault is free once it exits\n".utf8))
+            Sotto.report("the filesystem process is still finishing; the vault is free once it exits")
         }
         print("unmounted \(mountpoint)")
     }

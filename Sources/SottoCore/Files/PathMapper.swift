@@ -64,24 +64,13 @@ public final class PathMapper: @unchecked Sendable {
         cacheLock.withLock { idListings += 1 }
         let ids = try vault.readDirectoryIDs(backingDir)
         if repairs, vault.writesPrimaryIDFiles, Vault.readPrimaryIDFile(in: backingDir) == nil {
-            rewritePrimaryIDFile(ids.primary, in: backingDir)
+            // A v3 directory whose `sotto.dirid` a crash left missing or torn gets it back, naming
+            // the ID that is primary without it: nothing changes, but the next mount's lookups
+            // skip the listing. Best effort: a vault on read-only media stays as it is.
+            try? Vault.replacePrimaryIDFile(ids.primary, in: backingDir)
         }
         remember(backingDir, .all(ids), mtime)
         return ids
-    }
-
-    /// A v3 directory whose `sotto.dirid` is missing or torn (a crash while it was made) gets it
-    /// back, naming the ID that is primary without it, so nothing changes but the next mount's
-    /// lookups skip the listing. Best effort: a vault on read-only media stays as it is. Not with
-    /// `--shared` (a sync tool may be about to deliver the directory's own) or `--read-only`.
-    private func rewritePrimaryIDFile(_ id: [UInt8], in backingDir: String) {
-        guard let tmp = try? BackingName.temporaryName() else { return }
-        do {
-            try Vault.writePrimaryIDFile(id, in: backingDir, name: tmp)
-            try FileSystem.rename(backingDir + "/" + tmp, backingDir + "/" + BackingName.primaryIDFile)
-        } catch {
-            _ = try? FileSystem.unlink(backingDir + "/" + tmp)
-        }
     }
 
     /// The primary ID, from the cache or `sotto.dirid` (no listing); nil for a v1 directory.
@@ -112,10 +101,8 @@ public final class PathMapper: @unchecked Sendable {
         if case .all(let ids) = cached(backingDir, mtime) {
             return try vault.existingEntry(name, in: backingDir, ids: ids)
         }
-        if let id = primaryID(of: backingDir, mtime) {
-            try PlainName.validate(name)
-            let candidate = try vault.backingPath(for: name, in: backingDir, directoryID: id)
-            if FileSystem.exists(candidate) { return candidate }
+        if let id = primaryID(of: backingDir, mtime), let found = try vault.existingEntry(name, in: backingDir, underID: id) {
+            return found
         }
         return try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
     }

@@ -61,12 +61,19 @@ extension Vault {
         return id
     }
 
+    /// The backing path of the entry `name` made under directory ID `id`, if it exists. Enough to
+    /// find a name under a directory's primary ID without knowing (listing) the others.
+    public func existingEntry(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
+        try PlainName.validate(name)
+        let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
+        return FileSystem.exists(candidate) ? candidate : nil
+    }
+
     /// The backing path of the existing entry `name` in `backingDir`, under any of its IDs, or nil.
     public func existingEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws(Errno) -> String? {
         try PlainName.validate(name)
         for id in ids.all {
-            let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
-            if FileSystem.exists(candidate) { return candidate }
+            if let found = try existingEntry(name, in: backingDir, underID: id) { return found }
         }
         // A conflict copy's name is made up, not encrypted: find it among the directory's copies
         // (a listing, only for names that carry the marker).
@@ -217,6 +224,20 @@ extension Vault {
         try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400).close()
         if writesPrimaryIDFiles { try Self.writePrimaryIDFile(id, in: backingDir) }
         return id
+    }
+
+    /// Writes `sotto.dirid` naming `id` over whatever is there (a torn one), through a temporary
+    /// name and a rename, so it is never seen half-written.
+    static func replacePrimaryIDFile(_ id: [UInt8], in backingDir: String) throws(Errno) {
+        let tmp: String
+        do { tmp = try BackingName.temporaryName() } catch { throw Errno.io }
+        do {
+            try writePrimaryIDFile(id, in: backingDir, name: tmp)
+            try FileSystem.rename(backingDir + "/" + tmp, backingDir + "/" + BackingName.primaryIDFile)
+        } catch {
+            _ = try? FileSystem.unlink(backingDir + "/" + tmp)
+            throw error
+        }
     }
 
     /// Writes `sotto.dirid`. Not fsynced: a crash can leave it empty or missing, and then it is

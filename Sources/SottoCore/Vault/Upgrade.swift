@@ -43,18 +43,8 @@ extension Vault {
             report.skipped.append(dir)
             return
         }
-        if Self.readPrimaryIDFile(in: dir) == nil {
-            // Through a temporary name: a torn file from a cut-off run is replaced whole.
-            let tmp = try BackingName.temporaryName()
-            do {
-                try io("write the primary ID file in", dir) { () throws(Errno) in
-                    try Self.writePrimaryIDFile(ids.primary, in: dir, name: tmp)
-                    try FileSystem.rename(dir + "/" + tmp, dir + "/" + BackingName.primaryIDFile)
-                }
-            } catch {
-                _ = try? FileSystem.unlink(dir + "/" + tmp)
-                throw error
-            }
+        if Self.readPrimaryIDFile(in: dir) == nil {  // a torn one from a cut-off run is replaced whole
+            try io("write the primary ID file in", dir) { () throws(Errno) in try Self.replacePrimaryIDFile(ids.primary, in: dir) }
             report.primaryIDFilesWritten += 1
         }
         for raw in names {

@@ -70,13 +70,10 @@ extension Vault {
         var entry = try root
         for name in try Self.components(of: plainPath) {
             guard entry.kind == .directory else { throw SottoError.notFound(path: plainPath) }
-            let found: String
-            if let id = primaryDirectoryID(of: entry.backingPath),
-               let candidate = try? backingPath(for: name, in: entry.backingPath, directoryID: id), FileSystem.exists(candidate) {
-                found = candidate
-            } else {
-                guard let any = try lookup(name, in: entry.backingPath, ids: try directoryIDs(of: entry)) else { throw SottoError.notFound(path: plainPath) }
-                found = any
+            // An invalid name fails below, in `lookup`, with its own message.
+            let underPrimary = primaryDirectoryID(of: entry.backingPath).flatMap { try? existingEntry(name, in: entry.backingPath, underID: $0) }
+            guard let found = try underPrimary ?? lookup(name, in: entry.backingPath, ids: try directoryIDs(of: entry)) else {
+                throw SottoError.notFound(path: plainPath)
             }
             let st = try io("stat", found) { () throws(Errno) in try FileSystem.lstat(found) }
             entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found, info: st)
