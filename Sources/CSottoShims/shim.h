@@ -63,3 +63,9 @@ static inline long sotto_pread_cached(int fd, void *buf, size_t count, long long
 #define SYS_pidfd_open 434
 #endif
 static inline int sotto_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+/* O_PATH (fcntl.h under _GNU_SOURCE): a reference to a file that opens nothing. */
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+static inline int sotto_o_path(void) { return O_PATH; }

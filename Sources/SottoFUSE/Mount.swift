@@ -21,6 +21,7 @@ public final class Mount: @unchecked Sendable {
     let inodes: InodeTable
     let listings = DirectoryListings()
     let readahead: FolderReadahead
+    let removals = DeferredRelease()
     /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at
     /// INIT; not with --shared).
     var noOpendir = false

@@ -76,6 +76,7 @@ extension Mount {
         ops.statfs = { req, _ in
             handle(req) { m in
                 var s = statvfs()
+                m.removals.wait()  // space of files just removed counts as free
                 try retryingCall { statvfs(m.vault.path, &s) }
                 s.f_namemax = UInt(PlainName.maxLength)  // long names are stored in containers
                 fuse_reply_statfs(req, &s)

@@ -99,7 +99,7 @@ extension Mount {
             handle(req) { m in
                 guard let b = try m.existingPath(parent, Mount.name(name)) else { throw Errno.noEntry }
                 // unlink(2) of a directory fails with EISDIR on Linux (and the kernel checks first).
-                try FileSystem.unlink(b)
+                try m.removals.freeingLater(b) { try FileSystem.unlink(b) }
                 m.mapper.removeContainerIfEmpty(of: b)
                 m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
                 fuse_reply_err(req, 0)
@@ -166,7 +166,7 @@ extension Mount {
             target = try mapper.newEntryPath(newName, in: dstDir)
         }
         do {
-            try retryingCall { Glibc.rename(src, target) }
+            try removals.freeingLater(target == existing ? target : nil) { try retryingCall { Glibc.rename(src, target) } }
         } catch {
             if target != existing { mapper.removeContainerIfEmpty(of: target) }
             throw error

@@ -81,7 +81,7 @@ extension Mount {
         ops.write = { req, _, buf, size, offset, fi in
             handle(req) { m in
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
-                try h.file.write(UnsafeRawBufferPointer(start: buf, count: size), at: Int(offset))
+                try m.removals.retryingWhenFull { try h.file.write(UnsafeRawBufferPointer(start: buf, count: size), at: Int(offset)) }
                 fuse_reply_write(req, size)
             }
         }
@@ -109,7 +109,7 @@ extension Mount {
                 guard mode == 0 else { throw Errno(EOPNOTSUPP) }
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
                 let end = Int(offset + length)
-                if end > h.file.size { try h.file.truncate(to: end) }
+                if end > h.file.size { try m.removals.retryingWhenFull { try h.file.truncate(to: end) } }
                 fuse_reply_err(req, 0)
             }
         }

@@ -60,6 +60,42 @@ def test_full_disk_gives_enospc_and_keeps_existing_files(small_backing):
     assert r.returncode == 0, r.stdout  # nothing in the vault was damaged by running out of space
 
 
+def test_space_of_a_removed_file_is_free_at_once(small_backing):
+    # A removed file is freed in the background (DeferredRelease), after the caller has its
+    # answer; neither `df` nor the next write may notice. Each step remounts first: a file closed
+    # just before its unlink may still be held by the daemon until the kernel's asynchronous
+    # RELEASE arrives, on any FUSE filesystem.
+    v = small_backing
+    body = os.urandom(14 << 20)
+    # Replacing a file by a rename frees the old one the same way (14 MiB twice does not fit).
+    (v.mnt / "big.bin").write_bytes(body)
+    (v.mnt / "small.bin").write_bytes(b"small")
+    v.remount()
+    os.rename(v.mnt / "small.bin", v.mnt / "big.bin")
+    (v.mnt / "c.bin").write_bytes(body)
+    assert (v.mnt / "big.bin").read_bytes() == b"small"
+    os.rename(v.mnt / "c.bin", v.mnt / "big.bin")
+    # Now the disk is full but for big.bin.
+    with pytest.raises(OSError) as e:
+        with open(v.mnt / "filler.bin", "wb") as f:
+            while True:
+                f.write(os.urandom(1 << 20))
+                f.flush()
+    assert e.value.errno == errno.ENOSPC
+    for i in range(4):
+        v.remount()
+        free = os.statvfs(v.mnt).f_bavail * os.statvfs(v.mnt).f_frsize
+        os.unlink(v.mnt / "big.bin")
+        freed = os.statvfs(v.mnt).f_bavail * os.statvfs(v.mnt).f_frsize - free
+        assert freed >= 14 << 20, f"round {i}: statfs right after the unlink shows {freed} bytes freed"
+        (v.mnt / "big.bin").write_bytes(body)
+        v.remount()
+        os.unlink(v.mnt / "big.bin")
+        # No statfs in between: the write finds the disk full, waits for the freeing, retries.
+        (v.mnt / "big.bin").write_bytes(body)
+    assert (v.mnt / "big.bin").read_bytes() == body
+
+
 def test_read_only_backing_file_gives_eacces(tmp_path):
     v = Vault(tmp_path)
     v.mount()
