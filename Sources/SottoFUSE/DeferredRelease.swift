@@ -1,5 +1,4 @@
 import CSottoShims
-import Foundation
 import SottoCore
 #if canImport(Glibc)
 import Glibc
@@ -18,11 +17,9 @@ final class DeferredRelease: @unchecked Sendable {
     /// the freeing waits for it, as without this), which also bounds the descriptors held.
     static let maxPending = 64
 
-    private let pending = NSCondition()
-    private var queue: [FileDescriptor] = []
-    /// References handed to the thread, and those it has dropped.
-    private var released = 0, freed = 0
-    private var worker: Thread?
+    private let references = BackgroundQueue<FileDescriptor>(name: "sotto-release", limit: maxPending) {
+        $0.close()  // the inode is freed here, as the close returns
+    }
 
     /// Runs `body`, which may remove the last name of the file at `path` (nil: nothing is
     /// replaced), and has the file freed in the background. Returns before the caller replies,
@@ -30,44 +27,17 @@ final class DeferredRelease: @unchecked Sendable {
     func freeingLater<T>(_ path: String?, _ body: () throws -> T) rethrows -> T {
         // If no reference can be taken, `body` frees the file itself, as without this.
         let held = path.flatMap { try? FileDescriptor.open($0, flags: sotto_o_path() | O_NOFOLLOW) }
-        defer { release(held) }
+        defer { if let held { for fd in references.add([held]) { fd.close() } } }
         return try body()
     }
 
-    /// Drops `held` in the background, or now when too many wait.
-    private func release(_ held: FileDescriptor?) {
-        guard let held else { return }
-        pending.lock()
-        guard queue.count < Self.maxPending else {
-            pending.unlock()
-            held.close()
-            return
-        }
-        queue.append(held)
-        released += 1
-        if worker == nil {
-            let t = Thread { [self] in work() }  // lives as long as the daemon
-            t.name = "sotto-release"
-            worker = t
-            t.start()
-        }
-        pending.signal()
-        pending.unlock()
-    }
-
     /// Returns once every file released so far is freed.
-    func wait() {
-        pending.lock()
-        while released != freed { pending.wait() }
-        pending.unlock()
-    }
+    func wait() { references.waitUntilHandled() }
 
     /// Runs `body`; if it finds the disk full while removed files were still being freed, runs
     /// it once more after they are (a write right after the `rm` that made room for it).
     func retryingWhenFull<T>(_ body: () throws -> T) throws -> T {
-        pending.lock()
-        let outstanding = released != freed
-        pending.unlock()
+        let outstanding = references.busy
         do { return try body() } catch {
             guard outstanding, Self.isFull(error) else { throw error }
             wait()
@@ -80,21 +50,6 @@ final class DeferredRelease: @unchecked Sendable {
         case let e as Errno: return e.rawValue == ENOSPC || e.rawValue == EDQUOT
         case SottoError.io(_, _, let e): return e.rawValue == ENOSPC || e.rawValue == EDQUOT
         default: return false
-        }
-    }
-
-    private func work() {
-        while true {
-            pending.lock()
-            while queue.isEmpty { pending.wait() }
-            let batch = queue
-            queue.removeAll(keepingCapacity: true)
-            pending.unlock()
-            for fd in batch { fd.close() }  // the inode is freed here, as the close returns
-            pending.lock()
-            freed += batch.count
-            pending.broadcast()
-            pending.unlock()
         }
     }
 }

@@ -97,35 +97,14 @@ final class FolderReadahead: @unchecked Sendable {
 
     /// Requests are made on one background thread: through io_uring an OPEN's reply leaves only
     /// when its handler returns, and opening and advising a few files would double its latency.
-    private let pending = NSCondition()
-    private var queue: [Order.File] = []
-    private var worker: Thread?
-    /// Requests waiting beyond this are dropped (the reader has moved on, or is not a tree walker).
+    /// Requests waiting beyond `maxQueued` are dropped (the reader has moved on, or is not a tree
+    /// walker).
+    private let requests = BackgroundQueue<Order.File>(name: "sotto-readahead", limit: maxQueued) {
+        FolderReadahead.request($0.backingPath, bytes: $0.bytes)
+    }
     static let maxQueued = 256
 
-    private func enqueue(_ files: [Order.File]) {
-        pending.lock()
-        defer { pending.unlock() }
-        queue.append(contentsOf: files.prefix(max(0, Self.maxQueued - queue.count)))
-        if worker == nil {
-            let t = Thread { [self] in work() }  // lives as long as the daemon
-            t.name = "sotto-readahead"
-            worker = t
-            t.start()
-        }
-        pending.signal()
-    }
-
-    private func work() {
-        while true {
-            pending.lock()
-            while queue.isEmpty { pending.wait() }
-            let batch = queue
-            queue.removeAll(keepingCapacity: true)
-            pending.unlock()
-            for f in batch { Self.request(f.backingPath, bytes: f.bytes) }
-        }
-    }
+    private func enqueue(_ files: [Order.File]) { requests.add(files) }
 
     /// Asks the disk for a file's first bytes without waiting for them (a gone file is skipped).
     static func request(_ backingPath: String, bytes: Int) {

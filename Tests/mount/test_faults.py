@@ -28,17 +28,22 @@ def small_backing():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def fill_disk(path):
+    """Writes `path` until the disk is full: the write that does not fit fails with ENOSPC."""
+    with pytest.raises(OSError) as e:
+        with open(path, "wb") as f:
+            while True:
+                f.write(os.urandom(1 << 20))
+                f.flush()
+    assert e.value.errno == errno.ENOSPC
+
+
 def test_full_disk_gives_enospc_and_keeps_existing_files(small_backing):
     v = small_backing
     keep = os.urandom(3 * 16384 + 77)
     (v.mnt / "keep.bin").write_bytes(keep)
     (v.mnt / "grow.bin").write_bytes(b"before the disk filled\n")
-    with pytest.raises(OSError) as e:
-        with open(v.mnt / "fill.bin", "wb") as f:
-            while True:
-                f.write(os.urandom(1 << 20))
-                f.flush()
-    assert e.value.errno == errno.ENOSPC
+    fill_disk(v.mnt / "fill.bin")
     # Appending to an existing file on a full disk fails cleanly: what was there stays, the file
     # stays valid (a part that fit may have been appended, as on any filesystem).
     with pytest.raises(OSError) as e:
@@ -76,12 +81,7 @@ def test_space_of_a_removed_file_is_free_at_once(small_backing):
     assert (v.mnt / "big.bin").read_bytes() == b"small"
     os.rename(v.mnt / "c.bin", v.mnt / "big.bin")
     # Now the disk is full but for big.bin.
-    with pytest.raises(OSError) as e:
-        with open(v.mnt / "filler.bin", "wb") as f:
-            while True:
-                f.write(os.urandom(1 << 20))
-                f.flush()
-    assert e.value.errno == errno.ENOSPC
+    fill_disk(v.mnt / "filler.bin")
     for i in range(4):
         v.remount()
         free = os.statvfs(v.mnt).f_bavail * os.statvfs(v.mnt).f_frsize
