@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Work a request hands off so that its reply does not wait for it: a queue drained by one
 /// background thread, started on first use and living as long as the daemon. Bounded: what does
@@ -12,6 +13,8 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
     private var worker: Thread?
     /// Items taken so far, and items handled: equal when nothing is waiting or in hand.
     private var taken = 0, handled = 0
+    /// `taken - handled`, readable without the lock (a WRITE asks it: no lock on that path).
+    private let unhandled = Atomic<Int>(0)
 
     init(name: String, limit: Int, handle: @escaping (Item) -> Void) {
         self.name = name
@@ -31,6 +34,7 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
         }
         guard queue.count > before else { return rest }
         taken += queue.count - before
+        unhandled.add(queue.count - before, ordering: .releasing)
         if worker == nil {
             let t = Thread { [self] in work() }
             t.name = name
@@ -41,12 +45,8 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
         return rest
     }
 
-    /// Whether something taken is not handled yet.
-    var busy: Bool {
-        changed.lock()
-        defer { changed.unlock() }
-        return taken != handled
-    }
+    /// Whether something taken is not handled yet (or was, a moment ago).
+    var busy: Bool { unhandled.load(ordering: .acquiring) > 0 }
 
     /// Returns once everything taken before the call is handled.
     func waitUntilHandled() {
@@ -66,6 +66,7 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
             for item in batch { handle(item) }
             changed.lock()
             handled += batch.count
+            unhandled.subtract(batch.count, ordering: .releasing)
             changed.broadcast()
             changed.unlock()
         }
