@@ -111,6 +111,7 @@ public final class Mount: @unchecked Sendable {
         guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
         defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
+        log.info("cipher library: \(AESGCM.libraryVersion)")
         onServing = ready
         let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
         self.supervisor = supervisor

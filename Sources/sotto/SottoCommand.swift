@@ -12,7 +12,8 @@ struct Sotto: ParsableCommand {
         commandName: "sotto",
         abstract: "Keep private transcripts and recordings encrypted at rest.",
         discussion: "Exit codes are stable and listed in docs/cli.md.",
-        version: version,
+        // The libcrypto loaded decides the cipher's speed: say which one.
+        version: "\(version) (\(AESGCM.libraryVersion))",
         subcommands: [Init.self, Passwd.self, Info.self, Upgrade.self, MountCommand.self, Unmount.self, Status.self, Fsck.self, Key.self, RecoveryKeyCommand.self, Rekey.self, Import.self, Export.self, Cat.self, List.self]
     )
 
