@@ -133,6 +133,19 @@ def test_daemon_hardening_and_private_log(fresh):
     assert "allow_other" not in pathlib.Path("/proc/mounts").read_text().split(str(fresh.mnt))[1].split("\n")[0]
 
 
+def test_log_and_version_name_the_libcrypto_loaded(fresh):
+    """Its version sets the cipher's speed (docs/benchmarks.md part 6): both say which one runs."""
+    fresh.mount()
+    named = [l.split("cipher library: ", 1)[1] for l in fresh.log.read_text().splitlines() if "cipher library: " in l]
+    assert len(named) == 1 and named[0].startswith("OpenSSL 3."), named
+    assert sotto("--version").stdout.strip().endswith(f"({named[0]})")
+    # The daemon maps one libcrypto, and the name is that library's own.
+    maps = pathlib.Path(f"/proc/{daemon_pid(fresh)}/maps").read_text()
+    loaded = {os.path.realpath(l.split()[-1]) for l in maps.splitlines() if "/libcrypto" in l}
+    assert len(loaded) == 1, loaded
+    assert named[0].encode() in pathlib.Path(loaded.pop()).read_bytes()
+
+
 def test_damaged_block_gives_eio_and_a_log_line(fresh):
     fresh.mount()
     data = os.urandom(3 * 16384)
