@@ -3,8 +3,9 @@ import Testing
 
 /// Known-answer tests: our OpenSSL/libargon2 wrappers must reproduce the published vectors.
 @Suite struct CryptoVectorTests {
-    func gcmSeal(key: [UInt8], nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws -> (ct: [UInt8], tag: [UInt8]) {
-        let gcm = try AESGCM()
+    /// `gcm`: the context to use (a fresh one if nil).
+    func gcmSeal(key: [UInt8], nonce: [UInt8], aad: [UInt8], plaintext: [UInt8], gcm: AESGCM? = nil) throws -> (ct: [UInt8], tag: [UInt8]) {
+        let gcm = try gcm ?? AESGCM()
         var ct = [UInt8](repeating: 0, count: plaintext.count)
         var tag = [UInt8](repeating: 0, count: 16)
         try key.withUnsafeBytes { k in try nonce.withUnsafeBytes { n in try aad.withUnsafeBytes { a in
@@ -14,8 +15,8 @@ import Testing
         return (ct, tag)
     }
 
-    func gcmOpen(key: [UInt8], nonce: [UInt8], aad: [UInt8], ct: [UInt8], tag: [UInt8]) throws -> [UInt8] {
-        let gcm = try AESGCM()
+    func gcmOpen(key: [UInt8], nonce: [UInt8], aad: [UInt8], ct: [UInt8], tag: [UInt8], gcm: AESGCM? = nil) throws -> [UInt8] {
+        let gcm = try gcm ?? AESGCM()
         var pt = [UInt8](repeating: 0, count: ct.count)
         try key.withUnsafeBytes { k in try nonce.withUnsafeBytes { n in try aad.withUnsafeBytes { a in
             try ct.withUnsafeBytes { c in try tag.withUnsafeBytes { t in try pt.withUnsafeMutableBytes { p in
@@ -74,6 +75,50 @@ import Testing
             try badCT.withUnsafeBytes { c in try r.tag.withUnsafeBytes { t in try out.withUnsafeMutableBytes { p in
                 try gcm.open(key: k, nonce: n, aad: a, ciphertext: c, tag: t, plaintext: p) } } } } } }
         #expect(out.allSatisfy { $0 == 0 })
+    }
+
+    /// One context, as the mount uses it: keys and directions change between calls, and a call
+    /// with the key already set (only the nonce is set then) must give what a fresh context gives.
+    @Test func oneContextAcrossKeysAndDirections() throws {
+        let gcm = try AESGCM()
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+        let zeroKey = [UInt8](repeating: 0, count: 32), zeroNonce = [UInt8](repeating: 0, count: 12)
+        let p16 = Array(Self.p15[0..<60]), tag16 = hex("76fc6ece0f4e1768cddf8853bb2d551b")
+        for _ in 0..<2 {
+            let r15 = try gcmSeal(key: Self.key15, nonce: Self.iv15, aad: [], plaintext: Self.p15, gcm: gcm)
+            #expect(r15.ct == Self.c15 && r15.tag == hex("b094dac5d93471bdec1a502270e3cc6c"))
+            // The same key again, with AAD: only the nonce is set, twice.
+            let r16 = try gcmSeal(key: Self.key15, nonce: Self.iv15, aad: aad, plaintext: p16, gcm: gcm)
+            let again = try gcmSeal(key: Self.key15, nonce: Self.iv15, aad: aad, plaintext: p16, gcm: gcm)
+            #expect(r16.ct == Array(Self.c15[0..<60]) && r16.tag == tag16 && again.ct == r16.ct && again.tag == tag16)
+            let r14 = try gcmSeal(key: zeroKey, nonce: zeroNonce, aad: [], plaintext: [UInt8](repeating: 0, count: 16), gcm: gcm)
+            #expect(r14.ct == hex("cea7403d4d606b6e074ec5d3baf39d18") && r14.tag == hex("d0d1c8a799996bf0265b98b5d48ab919"))
+            // Opens on the same context: a wrong tag fails and the next open still succeeds.
+            var badTag = tag16; badTag[0] ^= 1
+            #expect(throws: CryptoError.authenticationFailed) { try gcmOpen(key: Self.key15, nonce: Self.iv15, aad: aad, ct: r16.ct, tag: badTag, gcm: gcm) }
+            #expect(try gcmOpen(key: Self.key15, nonce: Self.iv15, aad: aad, ct: r16.ct, tag: tag16, gcm: gcm) == p16)
+            #expect(try gcmOpen(key: Self.key15, nonce: Self.iv15, aad: aad, ct: r16.ct, tag: tag16, gcm: gcm) == p16)
+            // Another key, even one differing in its last byte only, is set, not mistaken for the last.
+            var nearly = Self.key15; nearly[31] ^= 1
+            #expect(throws: CryptoError.authenticationFailed) { try gcmOpen(key: nearly, nonce: Self.iv15, aad: aad, ct: r16.ct, tag: tag16, gcm: gcm) }
+            #expect(throws: CryptoError.authenticationFailed) { try gcmOpen(key: zeroKey, nonce: Self.iv15, aad: aad, ct: r16.ct, tag: tag16, gcm: gcm) }
+        }
+        // One buffer changed in place between calls: compared by value, not by address.
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+        defer { key.deallocate() }
+        key.copyBytes(from: Self.key15)
+        let first = try sealOne(gcm, UnsafeRawBufferPointer(key))
+        key[0] ^= 1
+        let second = try sealOne(gcm, UnsafeRawBufferPointer(key))
+        #expect(first == Self.c15 && second != first)
+        #expect(second == (try gcmSeal(key: Array(key), nonce: Self.iv15, aad: [], plaintext: Self.p15).ct))
+    }
+
+    private func sealOne(_ gcm: AESGCM, _ key: UnsafeRawBufferPointer) throws -> [UInt8] {
+        var ct = [UInt8](repeating: 0, count: Self.p15.count), tag = [UInt8](repeating: 0, count: 16)
+        try Self.iv15.withUnsafeBytes { n in try Self.p15.withUnsafeBytes { p in try ct.withUnsafeMutableBytes { c in
+            try tag.withUnsafeMutableBytes { t in try gcm.seal(key: key, nonce: n, aad: UnsafeRawBufferPointer(start: nil, count: 0), plaintext: p, ciphertext: c, tag: t) } } } }
+        return ct
     }
 
     // RFC 5297 Appendix A.1 (deterministic AES-SIV; the RFC's only key size is AES-128-SIV).

@@ -20,6 +20,14 @@ public final class AESGCM {
 
     private let ctx: OpaquePointer
 
+    /// What the context was last set up for. Setting up a key (AES-256's key schedule and GCM's
+    /// hash key) costs about as much as sealing 2–3 KiB, so consecutive calls with the same key in
+    /// the same direction (one file's blocks) set only the nonce. The key is compared by value in
+    /// constant time, never by address: a buffer reused for another key cannot pass for it.
+    private enum Direction { case seal, open }
+    private var keyedFor: Direction?
+    private let lastKey = SecretBytes(count: keySize)
+
     public init() throws {
         guard Self.cipher != nil, let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError.openssl("EVP_CIPHER_CTX_new (AES-256-GCM)") }
         self.ctx = ctx
@@ -33,7 +41,7 @@ public final class AESGCM {
                      tag: UnsafeMutableRawBufferPointer) throws {
         precondition(key.count == Self.keySize && nonce.count == Self.nonceSize && tag.count == Self.tagSize)
         precondition(ciphertext.count >= plaintext.count)
-        guard EVP_EncryptInit_ex2(ctx, Self.cipher, u8(key), u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_EncryptInit_ex2") }
+        try begin(.seal, key: key, nonce: nonce)
         var outLen: Int32 = 0
         if aad.count > 0 {
             guard EVP_EncryptUpdate(ctx, nil, &outLen, u8(aad), Int32(aad.count)) == 1 else { throw CryptoError.openssl("EVP_EncryptUpdate(aad)") }
@@ -57,7 +65,7 @@ public final class AESGCM {
                      plaintext: UnsafeMutableRawBufferPointer) throws {
         precondition(key.count == Self.keySize && nonce.count == Self.nonceSize && tag.count == Self.tagSize)
         precondition(plaintext.count >= ciphertext.count)
-        guard EVP_DecryptInit_ex2(ctx, Self.cipher, u8(key), u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_DecryptInit_ex2") }
+        try begin(.open, key: key, nonce: nonce)
         guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), UnsafeMutableRawPointer(mutating: tag.baseAddress)) == 1 else {
             throw CryptoError.openssl("EVP_CTRL_AEAD_SET_TAG")
         }
@@ -76,6 +84,24 @@ public final class AESGCM {
             if ciphertext.count > 0 { memsetZero(plaintext, ciphertext.count) }
             throw CryptoError.authenticationFailed
         }
+    }
+}
+
+extension AESGCM {
+    /// Starts one seal or open: the nonce always, the key only when it is not the one already set.
+    private func begin(_ direction: Direction, key: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer) throws {
+        let same = keyedFor == direction
+            && lastKey.withUnsafeBytes { CRYPTO_memcmp($0.baseAddress, key.baseAddress, Self.keySize) == 0 }
+        keyedFor = nil  // until this call has succeeded
+        let cipher = same ? nil : Self.cipher, newKey = same ? nil : u8(key)
+        switch direction {
+        case .seal:
+            guard EVP_EncryptInit_ex2(ctx, cipher, newKey, u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_EncryptInit_ex2") }
+        case .open:
+            guard EVP_DecryptInit_ex2(ctx, cipher, newKey, u8(nonce), nil) == 1 else { throw CryptoError.openssl("EVP_DecryptInit_ex2") }
+        }
+        if !same { lastKey.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: key.baseAddress!, byteCount: Self.keySize) } }
+        keyedFor = direction
     }
 }
 
