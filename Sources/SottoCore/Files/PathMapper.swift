@@ -101,10 +101,11 @@ public final class PathMapper: @unchecked Sendable {
         if case .all(let ids) = cached(backingDir, mtime) {
             return try vault.existingEntry(name, in: backingDir, ids: ids)
         }
-        if let id = primaryID(of: backingDir, mtime), let found = try vault.existingEntry(name, in: backingDir, underID: id) {
+        let primary = primaryID(of: backingDir, mtime)
+        if let primary, let found = try vault.existingEntry(name, in: backingDir, underID: primary) {
             return found
         }
-        return try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
+        return try vault.existingEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir), alreadyChecked: primary)
     }
 
     /// Reserves the backing path for a new entry (EEXIST if the name exists).

@@ -19,6 +19,12 @@ extension Vault {
         return backingDir + "/" + (try longName(encoded)) + "/" + BackingName.longDataEntry
     }
 
+    /// `existingEntry(_:in:underID:)` for a name already validated.
+    private func entryIfExists(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
+        let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
+        return FileSystem.exists(candidate) ? candidate : nil
+    }
+
     private func longName(_ encoded: String) throws(Errno) -> String {
         do { return try BackingName.longName(forEncoded: encoded) } catch { throw Errno.io }
     }
@@ -65,15 +71,16 @@ extension Vault {
     /// find a name under a directory's primary ID without knowing (listing) the others.
     public func existingEntry(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
         try PlainName.validate(name)
-        let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
-        return FileSystem.exists(candidate) ? candidate : nil
+        return try entryIfExists(name, in: backingDir, underID: id)
     }
 
     /// The backing path of the existing entry `name` in `backingDir`, under any of its IDs, or nil.
-    public func existingEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws(Errno) -> String? {
+    /// `checked`: an ID the caller has already looked under (the primary, on the fast path).
+    public func existingEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs,
+                              alreadyChecked checked: [UInt8]? = nil) throws(Errno) -> String? {
         try PlainName.validate(name)
-        for id in ids.all {
-            if let found = try existingEntry(name, in: backingDir, underID: id) { return found }
+        for id in ids.all where id != checked {
+            if let found = try entryIfExists(name, in: backingDir, underID: id) { return found }
         }
         // A conflict copy's name is made up, not encrypted: find it among the directory's copies
         // (a listing, only for names that carry the marker).
