@@ -70,9 +70,9 @@ extension Vault {
         var entry = try root
         for name in try Self.components(of: plainPath) {
             guard entry.kind == .directory else { throw SottoError.notFound(path: plainPath) }
-            // An invalid name fails below, in `lookup`, with its own message.
-            let underPrimary = primaryDirectoryID(of: entry.backingPath).flatMap { try? existingEntry(name, in: entry.backingPath, underID: $0) }
-            guard let found = try underPrimary ?? lookup(name, in: entry.backingPath, ids: try directoryIDs(of: entry)) else {
+            let dir = entry
+            guard let found = try lookup(name, in: dir.backingPath, primary: primaryDirectoryID(of: dir.backingPath),
+                                         ids: { try self.directoryIDs(of: dir) }) else {
                 throw SottoError.notFound(path: plainPath)
             }
             let st = try io("stat", found) { () throws(Errno) in try FileSystem.lstat(found) }
@@ -93,9 +93,13 @@ extension Vault {
         }
     }
 
-    /// The backing path of `name` in a backing directory, or nil if there is none.
-    func lookup(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs) throws -> String? {
-        do { return try existingEntry(name, in: backingDir, ids: ids) } catch {
+    /// The backing path of `name` in a backing directory, or nil if there is none: under its
+    /// `primary` ID first (no listing), then under the others (`ids`: a listing, asked only then).
+    func lookup(_ name: [UInt8], in backingDir: String, primary: [UInt8]?, ids: () throws -> DirectoryIDs) throws -> String? {
+        do {
+            if let primary, let found = try existingEntry(name, in: backingDir, underID: primary) { return found }
+            return try existingEntry(name, in: backingDir, ids: try ids(), alreadyChecked: primary)
+        } catch let error as Errno {
             if error == .io { throw SottoError.io(operation: "look up a name in", path: backingDir, errno: error) }
             throw SottoError.invalidArgument("'\(String(decoding: name, as: UTF8.self))' is not a valid name: \(error)")
         }
