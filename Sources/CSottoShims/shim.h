@@ -69,3 +69,20 @@ static inline int sotto_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open
 #define O_PATH 010000000
 #endif
 static inline int sotto_o_path(void) { return O_PATH; }
+
+/* openat2 (Linux 5.6+; glibc has no wrapper): resolves a path beneath a directory descriptor,
+ * refusing symlinks, magic links and escapes ("..", absolute paths) anywhere on the way. The
+ * vault directory is reached only this way (docs/threat-model.md). */
+#include <stdint.h>
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct sotto_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+static inline int sotto_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct sotto_open_how how = { (uint64_t)(unsigned int)flags, flags & (O_CREAT | 020000000 /* O_TMPFILE */) ? mode : 0,
+                                  0x08 /* RESOLVE_BENEATH */ | 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */ };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* fcntl is variadic too. */
+static inline int sotto_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }

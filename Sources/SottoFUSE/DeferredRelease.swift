@@ -13,6 +13,9 @@ import Glibc
 /// waits for it, so `df` is exact, and a write that finds the disk full meanwhile waits and tries
 /// once more), and a crash in between leaves an orphan inode that ext4 frees at the next mount.
 final class DeferredRelease: @unchecked Sendable {
+    private let tree: BackingTree
+    init(tree: BackingTree) { self.tree = tree }
+
     /// References waiting beyond this are dropped on the request's thread (a remover faster than
     /// the freeing waits for it, as without this), which also bounds the descriptors held.
     static let maxPending = 64
@@ -26,7 +29,7 @@ final class DeferredRelease: @unchecked Sendable {
     /// so a STATFS that follows the reply finds the file in the queue it waits for.
     func freeingLater<T>(_ path: String?, _ body: () throws -> T) rethrows -> T {
         // If no reference can be taken, `body` frees the file itself, as without this.
-        let held = path.flatMap { try? FileDescriptor.open($0, flags: sotto_o_path() | O_NOFOLLOW) }
+        let held = path.flatMap { try? tree.open($0, flags: sotto_o_path()) }
         defer { if let held { for fd in references.add([held]) { fd.close() } } }
         return try body()
     }

@@ -21,7 +21,7 @@ public final class Mount: @unchecked Sendable {
     let inodes: InodeTable
     let listings = DirectoryListings()
     let readahead: FolderReadahead
-    let removals = DeferredRelease()
+    let removals: DeferredRelease
     /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at
     /// INIT; not with --shared).
     var noOpendir = false
@@ -41,10 +41,11 @@ public final class Mount: @unchecked Sendable {
     public init(vault: Vault, readOnly: Bool, shared: Bool = false, log: Log) throws {
         self.vault = vault
         self.mapper = PathMapper(vault: vault, shared: shared, readOnly: readOnly)
-        self.inodes = InodeTable(rootPath: vault.path, rootStat: try FileSystem.lstat(vault.path), mapper: mapper)
+        self.inodes = InodeTable(rootPath: vault.path, rootStat: try vault.tree.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
         self.codecs = files.codecs
-        self.readahead = FolderReadahead(layout: vault.layout)
+        self.readahead = FolderReadahead(layout: vault.layout, tree: vault.tree)
+        self.removals = DeferredRelease(tree: vault.tree)
         EncryptedFile.willWaitForDisk = sotto_ring_will_wait
         self.log = log
         self.readOnly = readOnly
@@ -131,7 +132,7 @@ public final class Mount: @unchecked Sendable {
     /// group (as ext4 does); only root can.
     func takeOwnership(of backingPath: String, parent: String, request: fuse_req_t?) {
         guard let o = owner(for: request, parent: parent) else { return }
-        _ = lchown(backingPath, o.uid, o.gid)
+        _ = try? vault.tree.chown(backingPath, uid: o.uid, gid: o.gid)
     }
 
     /// The owner a new entry must be given, or nil when the backing filesystem already gave it
@@ -142,13 +143,13 @@ public final class Mount: @unchecked Sendable {
         let uid = ctx.pointee.uid
         var gid = ctx.pointee.gid
         if uid == geteuid() && gid == getegid() { return nil }
-        if let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
+        if let p = try? vault.tree.lstat(parent), p.st_mode & S_ISGID != 0 { gid = p.st_gid }
         return (uid, gid)
     }
 
     /// Whether new subdirectories of `parent` inherit its setgid bit.
     func inheritedSetgid(_ parent: String) -> mode_t {
-        guard let p = try? FileSystem.lstat(parent), p.st_mode & S_ISGID != 0 else { return 0 }
+        guard let p = try? vault.tree.lstat(parent), p.st_mode & S_ISGID != 0 else { return 0 }
         return S_ISGID
     }
 

@@ -28,12 +28,12 @@ extension Mount {
                 let needsPath = open == nil || (toSet & FUSE_SET_ATTR_SIZE != 0 && !open!.writable)
                 let path = needsPath ? try m.inodes.path(ino) : nil
                 if toSet & FUSE_SET_ATTR_MODE != 0 {
-                    if let open { try open.chmod(a.st_mode & 0o7777) } else { try retryingCall { Glibc.chmod(path!, a.st_mode & 0o7777) } }
+                    if let open { try open.chmod(a.st_mode & 0o7777) } else { try m.vault.tree.chmod(path!, mode: a.st_mode & 0o7777) }
                 }
                 if toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0 {
                     let uid = toSet & FUSE_SET_ATTR_UID != 0 ? a.st_uid : uid_t.max
                     let gid = toSet & FUSE_SET_ATTR_GID != 0 ? a.st_gid : gid_t.max
-                    if let open { try open.chown(uid, gid) } else { try retryingCall { lchown(path!, uid, gid) } }
+                    if let open { try open.chown(uid, gid) } else { try m.vault.tree.chown(path!, uid: uid, gid: gid) }
                 }
                 if toSet & FUSE_SET_ATTR_SIZE != 0 {
                     if let open, open.writable {
@@ -52,7 +52,7 @@ extension Mount {
                     }
                     var times = [time(FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, a.st_atim),
                                  time(FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, a.st_mtim)]
-                    if let open { try open.setTimes(&times) } else { try retryingCall { utimensat(AT_FDCWD, path!, &times, AT_SYMLINK_NOFOLLOW) } }
+                    if let open { try open.setTimes(&times) } else { try m.vault.tree.setTimes(path!, times) }
                 }
                 var st = try m.currentAttributes(ino, fi)
                 fuse_reply_attr(req, &st, Mount.cacheTimeout)
@@ -61,7 +61,7 @@ extension Mount {
         ops.readlink = { req, ino in
             handle(req) { m in
                 let b = try m.inodes.path(ino)
-                let stored = try FileSystem.readlink(Array(b.utf8))
+                let stored = try m.vault.tree.readlink(b)
                 var target: [UInt8]
                 do { target = try m.codecs.with { try m.vault.symlinks.decrypt(stored, gcm: $0.gcm) } } catch CryptoError.authenticationFailed {
                     m.log.error("\(b): the symlink target does not authenticate (damaged or tampered)")
@@ -77,14 +77,14 @@ extension Mount {
             handle(req) { m in
                 var s = statvfs()
                 m.removals.wait()  // space of files just removed counts as free
-                try retryingCall { statvfs(m.vault.path, &s) }
+                try retryingCall { fstatvfs(m.vault.tree.root.rawValue, &s) }
                 s.f_namemax = UInt(PlainName.maxLength)  // long names are stored in containers
                 fuse_reply_statfs(req, &s)
             }
         }
         ops.access = { req, ino, _ in
             handle(req) { m in
-                _ = try FileSystem.lstat(try m.inodes.path(ino))  // modes are checked by the kernel (default_permissions)
+                _ = try m.vault.tree.lstat(try m.inodes.path(ino))  // modes are checked by the kernel (default_permissions)
                 fuse_reply_err(req, 0)
             }
         }

@@ -24,7 +24,7 @@ extension Mount {
         ops.releasedir = { req, _, _ in fuse_reply_err(req, 0) }
         ops.fsyncdir = { req, ino, _, _ in
             handle(req) { m in
-                try FileSystem.syncDirectory(try m.inodes.path(ino))
+                try m.vault.tree.syncDirectory(try m.inodes.path(ino))
                 fuse_reply_err(req, 0)
             }
         }
@@ -33,7 +33,7 @@ extension Mount {
     /// The entries of a directory as the mount shows them, "." and ".." first.
     func directoryRows(_ ino: UInt64) throws -> [DirectoryListings.Entry] {
         let b = try inodes.path(ino)
-        let dir = VaultEntry(plainPath: b, backingPath: b, info: try FileSystem.lstat(b))
+        let dir = VaultEntry(plainPath: b, backingPath: b, info: try vault.tree.lstat(b))
         let (entries, skipped) = try vault.list(dir)
         for s in skipped { log.once("skip:" + s.backingPath, "left out of the listing: \(s)") }
         var parent = stat()

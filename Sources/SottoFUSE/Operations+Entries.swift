@@ -47,7 +47,7 @@ extension Mount {
                     throw error
                 }
                 m.takeOwnership(of: b, parent: dir, request: req)
-                try retryingCall { Glibc.chmod(b, (mode & 0o7777) | m.inheritedSetgid(dir)) }
+                try m.vault.tree.chmod(b, mode: (mode & 0o7777) | m.inheritedSetgid(dir))
                 try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
             }
         }
@@ -59,9 +59,9 @@ extension Mount {
                     if mode & S_IFMT == S_IFREG {
                         m.files.release(try m.files.create(b, mode: mode, owner: m.owner(for: req, parent: dir)))
                     } else {
-                        try retryingCall { Glibc.mknod(b, mode, rdev) }
+                        try m.vault.tree.mknod(b, mode: mode, device: rdev)
                         m.takeOwnership(of: b, parent: dir, request: req)
-                        try retryingCall { Glibc.chmod(b, mode & 0o7777) }  // the daemon's umask applied to mknod
+                        try m.vault.tree.chmod(b, mode: mode & 0o7777)  // the daemon's umask applied to mknod
                     }
                 } catch {
                     m.mapper.removeContainerIfEmpty(of: b)
@@ -75,7 +75,7 @@ extension Mount {
                 let dir = try m.inodes.path(parent)
                 let stored = try m.codecs.with { try m.vault.symlinks.encrypt(Mount.name(target), gcm: $0.gcm) }
                 let b = try m.mapper.newEntryPath(Mount.name(name), in: dir)
-                do { try FileSystem.symlink(target: stored, at: Array(b.utf8)) } catch {
+                do { try m.vault.tree.symlink(target: stored, at: b) } catch {
                     m.mapper.removeContainerIfEmpty(of: b)
                     throw error
                 }
@@ -88,7 +88,7 @@ extension Mount {
                 let src = try m.inodes.path(ino)
                 let dir = try m.inodes.path(newParent)
                 let b = try m.mapper.newEntryPath(Mount.name(newName), in: dir)
-                do { try retryingCall { Glibc.link(src, b) } } catch {
+                do { try m.vault.tree.link(src, b) } catch {
                     m.mapper.removeContainerIfEmpty(of: b)
                     throw error
                 }
@@ -99,7 +99,7 @@ extension Mount {
             handle(req) { m in
                 guard let b = try m.existingPath(parent, Mount.name(name)) else { throw Errno.noEntry }
                 // unlink(2) of a directory fails with EISDIR on Linux (and the kernel checks first).
-                try m.removals.freeingLater(b) { try FileSystem.unlink(b) }
+                try m.removals.freeingLater(b) { try m.vault.tree.unlink(b) }
                 m.mapper.removeContainerIfEmpty(of: b)
                 m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
                 fuse_reply_err(req, 0)
@@ -108,7 +108,7 @@ extension Mount {
         ops.rmdir = { req, parent, name in
             handle(req) { m in
                 guard let b = try m.existingPath(parent, Mount.name(name)) else { throw Errno.noEntry }
-                guard try FileSystem.lstat(b).st_mode & S_IFMT == S_IFDIR else { throw Errno.notDirectory }
+                guard try m.vault.tree.lstat(b).st_mode & S_IFMT == S_IFDIR else { throw Errno.notDirectory }
                 try m.mapper.removeDirectory(at: b)
                 m.inodes.removeLink(parent: parent, name: Mount.name(name), backingPath: b)
                 fuse_reply_err(req, 0)
@@ -135,12 +135,12 @@ extension Mount {
         let dstDir = try inodes.path(newParent)
         guard let src = try existingPath(parent, name) else { throw Errno.noEntry }
         let existing = try mapper.lookup(newName, in: dstDir)
-        let srcStat = try FileSystem.lstat(src)
+        let srcStat = try vault.tree.lstat(src)
         let srcIsDir = srcStat.st_mode & S_IFMT == S_IFDIR
-        if srcIsDir, FileSystem.isSameOrInside(dstDir, src) { throw Errno.invalid }  // into itself
+        if srcIsDir, dstDir == src || dstDir.hasPrefix(src + "/") { throw Errno.invalid }  // into itself (backing paths are canonical)
         if flags & sotto_rename_exchange() != 0 {
             guard let existing else { throw Errno.noEntry }
-            try retryingCall { sotto_renameat2(AT_FDCWD, src, AT_FDCWD, existing, sotto_rename_exchange()) }
+            try vault.tree.rename(src, existing, flags: sotto_rename_exchange())
             mapper.forget(src)
             mapper.forget(existing)
             inodes.exchange(.init(parent: parent, name: name), src, .init(parent: newParent, name: newName), existing)
@@ -149,7 +149,7 @@ extension Mount {
         let target: String
         if let existing {
             if flags & sotto_rename_noreplace() != 0 { throw Errno.exists }
-            let dst = try FileSystem.lstat(existing)
+            let dst = try vault.tree.lstat(existing)
             if dst.st_ino == srcStat.st_ino && dst.st_dev == srcStat.st_dev { return }  // two names of one file
             let dstIsDir = dst.st_mode & S_IFMT == S_IFDIR
             if srcIsDir && !dstIsDir { throw Errno.notDirectory }
@@ -166,7 +166,7 @@ extension Mount {
             target = try mapper.newEntryPath(newName, in: dstDir)
         }
         do {
-            try removals.freeingLater(target == existing ? target : nil) { try retryingCall { Glibc.rename(src, target) } }
+            try removals.freeingLater(target == existing ? target : nil) { try vault.tree.rename(src, target) }
         } catch {
             if target != existing { mapper.removeContainerIfEmpty(of: target) }
             throw error

@@ -30,7 +30,7 @@ extension Mount {
 
     /// Backing attributes as the mount shows them.
     func attributes(_ backingPath: String) throws -> stat {
-        var st = try FileSystem.lstat(backingPath)
+        var st = try vault.tree.lstat(backingPath)
         plaintextAttributes(&st, backingPath: backingPath)
         return st
     }

@@ -43,7 +43,15 @@ final class FolderReadahead: @unchecked Sendable {
     private var lastListed: UInt64?
     private let layout: ContentLayout
 
-    init(layout: ContentLayout) { self.layout = layout }
+    private let tree: BackingTree
+
+    init(layout: ContentLayout, tree: BackingTree) {
+        self.layout = layout
+        self.tree = tree
+        requests = BackgroundQueue<Order.File>(name: "sotto-readahead", limit: Self.maxQueued) { [tree] in
+            Self.request($0.backingPath, bytes: $0.bytes, in: tree)
+        }
+    }
 
     /// A fresh listing of `directory`: remember its regular files in the order served.
     func listed(_ directory: UInt64, _ rows: [DirectoryListings.Row]) {
@@ -99,16 +107,14 @@ final class FolderReadahead: @unchecked Sendable {
     /// when its handler returns, and opening and advising a few files would double its latency.
     /// Requests waiting beyond `maxQueued` are dropped (the reader has moved on, or is not a tree
     /// walker).
-    private let requests = BackgroundQueue<Order.File>(name: "sotto-readahead", limit: maxQueued) {
-        FolderReadahead.request($0.backingPath, bytes: $0.bytes)
-    }
+    private let requests: BackgroundQueue<Order.File>
     static let maxQueued = 256
 
     private func enqueue(_ files: [Order.File]) { requests.add(files) }
 
     /// Asks the disk for a file's first bytes without waiting for them (a gone file is skipped).
-    static func request(_ backingPath: String, bytes: Int) {
-        guard let fd = try? FileDescriptor.open(backingPath, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return }
+    static func request(_ backingPath: String, bytes: Int, in tree: BackingTree) {
+        guard let fd = try? tree.openFile(backingPath, flags: O_RDONLY | O_NONBLOCK) else { return }
         _ = posix_fadvise(fd.rawValue, 0, off_t(bytes), POSIX_FADV_WILLNEED)
         fd.close()
     }

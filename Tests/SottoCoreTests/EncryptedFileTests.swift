@@ -8,7 +8,7 @@ import Glibc
 /// The random-access engine the mount uses, checked against an in-memory model.
 @Suite struct EncryptedFileTests {
     func makeFile(_ v: Vault, _ dir: TempDir, _ name: String) throws -> (OpenFileTable, EncryptedFile, String) {
-        let path = dir.file(name)
+        let path = v.path + "/" + name  // backing files live in the vault: the table reaches nothing else
         let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600)
         try EncryptedFile.initialize(fd, keys: v.keys, layout: v.layout, gcm: AESGCM())
         fd.close()

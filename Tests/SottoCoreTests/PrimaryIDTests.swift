@@ -119,7 +119,7 @@ import Glibc
         let interviews = try before.resolve("/interviews"), audio = try before.resolve("/audio")
         let primaryBefore = try [before.root, interviews, audio].map { try before.directoryIDs(of: $0).primary }
         // The cut-off run: one directory done, one torn.
-        try Vault.writePrimaryIDFile(try before.directoryIDs(of: interviews).primary, in: interviews.backingPath)
+        try before.writePrimaryIDFile(try before.directoryIDs(of: interviews).primary, in: interviews.backingPath)
         writeFile(audio.backingPath + "/sotto.dirid", [])
         let stillV1 = try Vault.open(at: path, password: password)
         #expect(stillV1.config.version == 1)

@@ -28,6 +28,8 @@ public struct VaultConfig: Equatable {
     public var writesPrimaryIDFiles: Bool { Self.layoutVersion(version) >= Self.firstPrimaryIDVersion }
     public static let maxSlots = 8
     public static let vaultIDSize = 16
+    /// A config is a few KiB; anything larger is refused unread.
+    static let maxSize = 64 * 1024
     public static let saltSize = 16
     public static let contentCipherName = "AES-256-GCM"
     public static let nameCipherName = "AES-256-SIV"

@@ -385,6 +385,7 @@ public final class OpenFileTable: @unchecked Sendable {
     private let lock = Mutex()
     private var files: [EncryptedFile.Identity: EncryptedFile] = [:]
     let keys: VaultKeys
+    let tree: BackingTree
     let layout: ContentLayout
     public let codecs: CodecPool
     public let readOnly: Bool
@@ -393,6 +394,7 @@ public final class OpenFileTable: @unchecked Sendable {
 
     public init(vault: Vault, readOnly: Bool, shared: Bool = false) {
         keys = vault.keys
+        tree = vault.tree
         layout = vault.layout
         codecs = CodecPool(blockSize: vault.layout.blockSize)
         self.readOnly = readOnly
@@ -422,7 +424,7 @@ public final class OpenFileTable: @unchecked Sendable {
     /// open state with one reference: no second open, no header read back. `owner` (root only)
     /// is applied before `mode`, so chown cannot clear set-id bits of the final mode.
     public func create(_ path: String, mode: mode_t, owner: (uid: uid_t, gid: gid_t)?) throws -> EncryptedFile {
-        let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        let fd = try tree.openFile(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600)
         let file: EncryptedFile
         do {
             let header = try codecs.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0.gcm) }
@@ -433,7 +435,7 @@ public final class OpenFileTable: @unchecked Sendable {
             if shared { try file.watchForOutsideChanges() }
         } catch {
             fd.close()
-            _ = try? FileSystem.unlink(path)
+            _ = try? tree.unlink(path)
             throw error
         }
         lock.withLock {
@@ -446,12 +448,12 @@ public final class OpenFileTable: @unchecked Sendable {
     /// Read-write when allowed, so one state serves readers and writers; read-only for a reader
     /// when the backing mode forbids writing.
     private func openBacking(_ path: String, write: Bool) throws(Errno) -> (FileDescriptor, Bool) {
-        if readOnly { return (try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW), false) }
+        if readOnly { return (try tree.openFile(path, flags: O_RDONLY), false) }
         do {
-            return (try FileDescriptor.open(path, flags: O_RDWR | O_NOFOLLOW), true)
+            return (try tree.openFile(path, flags: O_RDWR), true)
         } catch {
             guard [EACCES, EPERM, EROFS].contains(error.rawValue), !write else { throw error }
-            return (try FileDescriptor.open(path, flags: O_RDONLY | O_NOFOLLOW), false)
+            return (try tree.openFile(path, flags: O_RDONLY), false)
         }
     }
 

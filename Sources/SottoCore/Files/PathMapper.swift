@@ -54,7 +54,7 @@ public final class PathMapper: @unchecked Sendable {
 
     /// Taken before reading: a change during the read then shows as a newer time next time.
     private func modificationTime(_ backingDir: String) throws(Errno) -> timespec {
-        shared ? try FileSystem.lstat(backingDir).st_mtim : timespec()
+        shared ? try vault.tree.lstat(backingDir).st_mtim : timespec()
     }
 
     /// Every ID of a directory, the primary first (a listing, unless cached).
@@ -63,11 +63,11 @@ public final class PathMapper: @unchecked Sendable {
         if case .all(let ids) = cached(backingDir, mtime) { return ids }
         cacheLock.withLock { idListings += 1 }
         let ids = try vault.readDirectoryIDs(backingDir)
-        if repairs, vault.writesPrimaryIDFiles, Vault.readPrimaryIDFile(in: backingDir) == nil {
+        if repairs, vault.writesPrimaryIDFiles, vault.readPrimaryIDFile(in: backingDir) == nil {
             // A v3 directory whose `sotto.dirid` a crash left missing or torn gets it back, naming
             // the ID that is primary without it: nothing changes, but the next mount's lookups
             // skip the listing. Best effort: a vault on read-only media stays as it is.
-            try? Vault.replacePrimaryIDFile(ids.primary, in: backingDir)
+            try? vault.replacePrimaryIDFile(ids.primary, in: backingDir)
         }
         remember(backingDir, .all(ids), mtime)
         return ids
@@ -113,14 +113,14 @@ public final class PathMapper: @unchecked Sendable {
         try vault.reserveEntry(name, in: backingDir, ids: try directoryIDs(of: backingDir))
     }
 
-    public func removeContainerIfEmpty(of backingPath: String) { Vault.releaseContainer(of: backingPath) }
+    public func removeContainerIfEmpty(of backingPath: String) { vault.releaseContainer(of: backingPath) }
 
     public func makeDirectory(at backingPath: String) throws(Errno) { try vault.makeDirectory(at: backingPath) }
 
     /// Removes a directory that holds no plaintext entry: its ID files, then itself.
     /// ENOTEMPTY if anything else is in it, including foreign files.
     public func removeDirectory(at backingPath: String) throws(Errno) {
-        let names = try FileSystem.listDirectory(backingPath)
+        let names = try vault.tree.listDirectory(backingPath)
         var idFiles: [String] = [], primaryFiles: [String] = []
         for n in names {
             switch BackingName(n) {
@@ -130,21 +130,21 @@ public final class PathMapper: @unchecked Sendable {
             }
         }
         // `sotto.dirid` first: while ID files remain, the directory stays readable without it.
-        for f in primaryFiles + idFiles { try FileSystem.unlink(backingPath + "/" + f) }
-        do { try FileSystem.rmdir(backingPath) } catch {
+        for f in primaryFiles + idFiles { try vault.tree.unlink(backingPath + "/" + f) }
+        do { try vault.tree.rmdir(backingPath) } catch {
             // Something appeared meanwhile: give the directory its ID back so its names stay
             // readable (lookups list it once to find the ID, and rewrite `sotto.dirid`).
-            for f in idFiles { _ = try? FileDescriptor.open(backingPath + "/" + f, flags: O_WRONLY | O_CREAT, mode: 0o400).close() }
+            for f in idFiles { _ = try? vault.tree.openFile(backingPath + "/" + f, flags: O_WRONLY | O_CREAT, mode: 0o400).close() }
             forget(backingPath)
             throw error
         }
         forget(backingPath)
-        Vault.releaseContainer(of: backingPath)
+        vault.releaseContainer(of: backingPath)
     }
 
     /// Whether a backing directory holds no plaintext entry.
     public func isEmptyDirectory(_ backingPath: String) throws(Errno) -> Bool {
-        try FileSystem.listDirectory(backingPath).allSatisfy {
+        try vault.tree.listDirectory(backingPath).allSatisfy {
             switch BackingName($0) {
             case .directoryID, .primaryID, .primaryIDCopy: return true
             default: return false

@@ -10,6 +10,7 @@ public final class VaultKeys: Sendable {
         static let symlinks = "sotto-v1 symlinks"
         static let configMAC = "sotto-v1 config-mac"
         static let rekeyWrap = "sotto-v2 rekey-wrap"
+        static let rekeyJournalMAC = "sotto-v5 rekey-journal-mac"
     }
 
     /// AES-256-GCM key that wraps each file's own key.
@@ -30,6 +31,12 @@ public final class VaultKeys: Sendable {
         names = try derive(Label.names, AESSIV.Variant.aes256.keySize)
         symlinks = try derive(Label.symlinks, AESGCM.keySize)
         configMAC = try derive(Label.configMAC, 32)
+    }
+
+    /// HMAC-SHA256 key that authenticates `sotto.rekey.journal` (derived from the master key being
+    /// replaced, so only someone who unlocked the vault can write a journal a rekey acts on).
+    static func rekeyJournalMAC(masterKey: SecretBytes, vaultID: [UInt8]) throws -> SecretBytes {
+        try Digest.hkdfSHA256(ikm: masterKey, salt: vaultID, info: Array(Label.rekeyJournalMAC.utf8), length: 32)
     }
 
     /// The key that wraps the next master key while `sotto rekey` runs (derived only then).

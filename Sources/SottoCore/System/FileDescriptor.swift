@@ -99,6 +99,13 @@ public struct FileDescriptor: Sendable {
         return Array(buf[0..<n])
     }
 
+    /// The whole file from the start, at most `limit` bytes (EFBIG if there is more).
+    public func readAll(limit: Int) throws(Errno) -> [UInt8] {
+        let bytes = try readBytes(limit + 1, at: 0)
+        guard bytes.count <= limit else { throw Errno(EFBIG) }
+        return bytes
+    }
+
     public func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: Int? = nil) throws(Errno) {
         var done = 0
         while done < buffer.count {

@@ -15,6 +15,14 @@ public enum FileSystem {
 
     public static func lstat(_ path: String) throws(Errno) -> stat { try lstat(Array(path.utf8)) }
 
+    /// stat(2), following symlinks: for paths the user names (a vault, a mountpoint), never for
+    /// entries inside a vault (`BackingTree`).
+    public static func statFollowing(_ path: String) throws(Errno) -> stat {
+        var st = Glibc.stat()
+        try retryingSyscall { fstatat(AT_FDCWD, path, &st, 0) }
+        return st
+    }
+
     public static func exists(_ path: String) -> Bool { (try? lstat(path)) != nil }
 
     public static func mkdir(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory, mode: mode_t) throws(Errno) {
@@ -56,7 +64,11 @@ public enum FileSystem {
 
     /// The names in a directory (without "." and ".."), as raw bytes.
     public static func listDirectory(_ path: [UInt8], in dir: FileDescriptor = .currentWorkingDirectory) throws(Errno) -> [[UInt8]] {
-        let fd = try FileDescriptor.open(path, in: dir, flags: O_RDONLY | O_DIRECTORY)
+        try listDirectory(try FileDescriptor.open(path, in: dir, flags: O_RDONLY | O_DIRECTORY))
+    }
+
+    /// The names in the open directory `fd` (closed on return).
+    public static func listDirectory(_ fd: FileDescriptor) throws(Errno) -> [[UInt8]] {
         guard let d = fdopendir(fd.rawValue) else { let e = Errno.current; fd.close(); throw e }
         defer { closedir(d) }
         var names: [[UInt8]] = []
@@ -102,6 +114,13 @@ public enum FileSystem {
     public static func isSameOrInside(_ inner: String, _ outer: String) -> Bool {
         let i = canonicalPath(inner), o = canonicalPath(outer)
         return i == o || i.hasPrefix(o == "/" ? "/" : o + "/")
+    }
+
+    /// A small file outside any vault (/proc, a password file): at most `limit` bytes.
+    public static func readSmallFile(_ path: String, limit: Int) throws(Errno) -> [UInt8] {
+        let fd = try FileDescriptor.open(path, flags: O_RDONLY)
+        defer { fd.close() }
+        return try fd.readAll(limit: limit)
     }
 
     /// fsync on a directory, so a rename or create in it is durable.

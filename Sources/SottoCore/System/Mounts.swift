@@ -7,7 +7,7 @@ public enum Mounts {
     public struct Entry: Sendable { public let mountpoint: String; public let fsType: String }
 
     public static func current() -> [Entry] {
-        guard let bytes = try? readSmallFile("/proc/self/mountinfo", limit: 4 << 20) else { return [] }
+        guard let bytes = try? FileSystem.readSmallFile("/proc/self/mountinfo", limit: 4 << 20) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             guard f.count > 6, let dash = f.firstIndex(of: "-"), dash + 1 < f.count else { return nil }

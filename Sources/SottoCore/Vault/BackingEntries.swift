@@ -22,7 +22,7 @@ extension Vault {
     /// `existingEntry(_:in:underID:)` for a name already validated.
     private func entryIfExists(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
         let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
-        return FileSystem.exists(candidate) ? candidate : nil
+        return tree.exists(candidate) ? candidate : nil
     }
 
     private func longName(_ encoded: String) throws(Errno) -> String {
@@ -32,12 +32,12 @@ extension Vault {
     /// The IDs of a backing directory, from its `sotto.dir.*` files (a listing), the primary first;
     /// EIO if it has none (no name in it could be decrypted).
     public func readDirectoryIDs(_ backingDir: String) throws(Errno) -> DirectoryIDs {
-        try Self.directoryIDs(in: try FileSystem.listDirectory(backingDir), of: backingDir)
+        try directoryIDs(in: try tree.listDirectory(backingDir), of: backingDir)
     }
 
     /// The IDs named by a directory's listing `names`; reads `sotto.dirid` if the listing has one
     /// and there is a choice to make (more than one ID: a directory merged by a sync tool).
-    static func directoryIDs(in names: [[UInt8]], of backingDir: String) throws(Errno) -> DirectoryIDs {
+    func directoryIDs(in names: [[UInt8]], of backingDir: String) throws(Errno) -> DirectoryIDs {
         var hasPrimaryFile = false
         let ids = names.compactMap { n -> [UInt8]? in
             switch BackingName(n) {
@@ -52,8 +52,8 @@ extension Vault {
     }
 
     /// The ID `sotto.dirid` names, or nil if it is missing, torn or malformed.
-    static func readPrimaryIDFile(in backingDir: String) -> [UInt8]? {
-        guard let bytes = try? readSmallFile(backingDir + "/" + BackingName.primaryIDFile, limit: 64) else { return nil }
+    func readPrimaryIDFile(in backingDir: String) -> [UInt8]? {
+        guard let bytes = try? tree.readSmallFile(backingDir + "/" + BackingName.primaryIDFile, limit: 64) else { return nil }
         return DirectoryIDs.parsePrimaryIDText(bytes)
     }
 
@@ -62,8 +62,8 @@ extension Vault {
     /// add one). Nil when the directory has no valid `sotto.dirid` (format v1, or torn by a crash):
     /// then only a listing tells its IDs.
     public func primaryDirectoryID(of backingDir: String) -> [UInt8]? {
-        guard let id = Self.readPrimaryIDFile(in: backingDir),
-              FileSystem.exists(backingDir + "/" + BackingName.directoryIDFile(id)) else { return nil }
+        guard let id = readPrimaryIDFile(in: backingDir),
+              tree.exists(backingDir + "/" + BackingName.directoryIDFile(id)) else { return nil }
         return id
     }
 
@@ -87,7 +87,7 @@ extension Vault {
         guard name.count > ConflictCopy.displayMarker.count,
               (0...(name.count - ConflictCopy.displayMarker.count)).contains(where: { name[$0..<($0 + ConflictCopy.displayMarker.count)].elementsEqual(ConflictCopy.displayMarker) })
         else { return nil }
-        let names = try FileSystem.listDirectory(backingDir)
+        let names = try tree.listDirectory(backingDir)
         return conflictCopies(in: backingDir, names: names, ids: ids).first { $0.name == name }?.backingPath
     }
 
@@ -113,10 +113,10 @@ extension Vault {
                 }
             case .long:
                 let container = backingDir + "/" + text
-                guard let inside = try? FileSystem.listDirectory(container) else { continue }
+                guard let inside = try? tree.listDirectory(container) else { continue }
                 let copies = inside.compactMap { ConflictCopy.parse(String(decoding: $0, as: UTF8.self)) }
                     .filter { $0.original == BackingName.longDataEntry }
-                guard !copies.isEmpty, let bytes = try? readSmallFile(container + "/" + BackingName.longNameFile, limit: 4096),
+                guard !copies.isEmpty, let bytes = try? tree.readSmallFile(container + "/" + BackingName.longNameFile, limit: 4096),
                       let encoded = String(validating: bytes, as: UTF8.self),
                       let n = ids.all.lazy.compactMap({ self.names.decrypt(encoded, directoryID: $0) }).first else { continue }
                 for c in copies { found.append((n, container + "/" + c.original + c.suffix, c)) }
@@ -154,7 +154,7 @@ extension Vault {
             case .encrypted(let s):
                 encoded = s
             case .long:
-                guard let bytes = try? readSmallFile(path + "/" + BackingName.longNameFile, limit: 4096),
+                guard let bytes = try? tree.readSmallFile(path + "/" + BackingName.longNameFile, limit: 4096),
                       let s = String(validating: bytes, as: UTF8.self) else { continue }
                 encoded = s
                 path += "/" + BackingName.longDataEntry
@@ -183,9 +183,9 @@ extension Vault {
         do { encoded = try names.encrypt(name, directoryID: ids.primary) } catch let e as Errno { throw e } catch { throw Errno.io }
         if encoded.utf8.count <= BackingName.maxEncodedLength { return backingDir + "/" + encoded }
         let container = backingDir + "/" + (try longName(encoded))
-        try FileSystem.mkdir(container, mode: 0o700)
-        do { try Self.writeLongName(encoded, into: container) } catch {
-            _ = try? FileSystem.rmdir(container)
+        try tree.mkdir(container, mode: 0o700)
+        do { try writeLongName(encoded, into: container) } catch {
+            _ = try? tree.rmdir(container)
             throw error
         }
         return container + "/" + BackingName.longDataEntry
@@ -193,14 +193,14 @@ extension Vault {
 
     /// Writes a long-name container's `name` file: temporary file, fsync, rename, so the
     /// container never holds a partial name.
-    static func writeLongName(_ encoded: String, into container: String) throws(Errno) {
+    func writeLongName(_ encoded: String, into container: String) throws(Errno) {
         let tmp: String
         do { tmp = container + "/" + (try BackingName.temporaryName()) } catch { throw Errno.io }
         do {
-            try writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
-            try FileSystem.rename(tmp, container + "/" + BackingName.longNameFile)
+            try tree.writeFileDurably(tmp, Array(encoded.utf8), mode: 0o400)
+            try tree.rename(tmp, container + "/" + BackingName.longNameFile)
         } catch {
-            _ = try? FileSystem.unlink(tmp)
+            _ = try? tree.unlink(tmp)
             throw error
         }
     }
@@ -214,10 +214,10 @@ extension Vault {
     }
 
     /// Removes what is left of a long-name container once its entry is gone, or was never made.
-    public static func releaseContainer(of entryPath: String) {
-        guard let c = container(of: entryPath), !FileSystem.exists(entryPath) else { return }
-        _ = try? FileSystem.unlink(c + "/" + BackingName.longNameFile)
-        _ = try? FileSystem.rmdir(c)
+    public func releaseContainer(of entryPath: String) {
+        guard let c = Self.container(of: entryPath), !tree.exists(entryPath) else { return }
+        _ = try? tree.unlink(c + "/" + BackingName.longNameFile)
+        _ = try? tree.rmdir(c)
     }
 
     /// Writes a fresh directory ID file into an existing backing directory and, in a format v3
@@ -228,21 +228,21 @@ extension Vault {
         do { id = try DirectoryIDs.random() } catch { throw Errno.io }
         // Its content is empty: only the directory entry matters, made durable by the directory's
         // own fsync (fsyncdir, or the import's finishDirectory), not by fsyncing this file.
-        try FileDescriptor.open(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400).close()
-        if writesPrimaryIDFiles { try Self.writePrimaryIDFile(id, in: backingDir) }
+        try tree.openFile(backingDir + "/" + BackingName.directoryIDFile(id), flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400).close()
+        if writesPrimaryIDFiles { try writePrimaryIDFile(id, in: backingDir) }
         return id
     }
 
     /// Writes `sotto.dirid` naming `id` over whatever is there (a torn one), through a temporary
     /// name and a rename, so it is never seen half-written.
-    static func replacePrimaryIDFile(_ id: [UInt8], in backingDir: String) throws(Errno) {
+    func replacePrimaryIDFile(_ id: [UInt8], in backingDir: String) throws(Errno) {
         let tmp: String
         do { tmp = try BackingName.temporaryName() } catch { throw Errno.io }
         do {
             try writePrimaryIDFile(id, in: backingDir, name: tmp)
-            try FileSystem.rename(backingDir + "/" + tmp, backingDir + "/" + BackingName.primaryIDFile)
+            try tree.rename(backingDir + "/" + tmp, backingDir + "/" + BackingName.primaryIDFile)
         } catch {
-            _ = try? FileSystem.unlink(backingDir + "/" + tmp)
+            _ = try? tree.unlink(backingDir + "/" + tmp)
             throw error
         }
     }
@@ -250,8 +250,8 @@ extension Vault {
     /// Writes `sotto.dirid`. Not fsynced: a crash can leave it empty or missing, and then it is
     /// ignored (lookups list the directory once, as in format v1), `fsck` reports it, and the next
     /// mount that lists the directory for its IDs writes it again (`PathMapper`).
-    static func writePrimaryIDFile(_ id: [UInt8], in backingDir: String, name: String = BackingName.primaryIDFile) throws(Errno) {
-        let fd = try FileDescriptor.open(backingDir + "/" + name, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
+    func writePrimaryIDFile(_ id: [UInt8], in backingDir: String, name: String = BackingName.primaryIDFile) throws(Errno) {
+        let fd = try tree.openFile(backingDir + "/" + name, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o400)
         defer { fd.close() }
         try fd.writeAll(DirectoryIDs.primaryIDText(id), at: 0)
     }
@@ -259,12 +259,12 @@ extension Vault {
     /// Makes a directory with its own fresh ID at a reserved backing path (mode 0700 until the
     /// caller sets the final one).
     public func makeDirectory(at backingPath: String) throws(Errno) {
-        try FileSystem.mkdir(backingPath, mode: 0o700)
+        try tree.mkdir(backingPath, mode: 0o700)
         do { try writeDirectoryID(in: backingPath) } catch {
-            for name in (try? FileSystem.listDirectory(backingPath)) ?? [] {
-                _ = try? FileSystem.unlink(backingPath + "/" + String(decoding: name, as: UTF8.self))
+            for name in (try? tree.listDirectory(backingPath)) ?? [] {
+                _ = try? tree.unlink(backingPath + "/" + String(decoding: name, as: UTF8.self))
             }
-            _ = try? FileSystem.rmdir(backingPath)
+            _ = try? tree.rmdir(backingPath)
             throw error
         }
     }

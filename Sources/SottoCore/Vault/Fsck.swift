@@ -43,12 +43,12 @@ extension Vault {
                                 progress: ((FsckReport) -> Void)?) {
         r.directories += 1
         let names: [[UInt8]]
-        do { names = try FileSystem.listDirectory(dir) } catch {
+        do { names = try tree.listDirectory(dir) } catch {
             finding(&r, .damage, dir, plain, "cannot list the directory: \(error)")
             return
         }
         let ids: DirectoryIDs
-        do { ids = try Self.directoryIDs(in: names, of: dir) } catch {
+        do { ids = try directoryIDs(in: names, of: dir) } catch {
             finding(&r, .damage, dir, plain, "no sotto.dir.* ID file: none of the \(names.count) names in it can be decrypted")
             return
         }
@@ -66,7 +66,14 @@ extension Vault {
             var entry = backing
             var container: String?
             switch BackingName(raw) {
-            case .directoryID, .primaryID, .primaryIDCopy, .conflict, .syncTool:
+            case .directoryID, .primaryID:
+                // Read (or trusted to exist) by every lookup: only an empty-or-small regular file
+                // is one; a symlink, FIFO or device planted there is never opened.
+                if let st = try? tree.lstat(backing), EntryKind(mode: st.st_mode) != .file {
+                    finding(&r, .damage, backing, nil, "not a regular file (\(EntryKind(mode: st.st_mode))): an ID file is never followed or read as such; remove it", quarantine: backing)
+                }
+                continue
+            case .primaryIDCopy, .conflict, .syncTool:
                 continue  // conflict copies: below
             case .config:
                 if dir != path { finding(&r, .warning, backing, nil, "a config file outside the vault root") }
@@ -82,14 +89,14 @@ extension Vault {
             case .long(let c):
                 container = backing
                 let nameFile = backing + "/" + BackingName.longNameFile
-                guard let bytes = try? readSmallFile(nameFile, limit: 4096), let s = String(validating: bytes, as: UTF8.self),
+                guard let bytes = try? tree.readSmallFile(nameFile, limit: 4096), let s = String(validating: bytes, as: UTF8.self),
                       (try? BackingName.longName(forEncoded: s)) == c else {
                     finding(&r, .damage, backing, nil, "long-name container whose name file is missing or does not match", quarantine: backing)
                     continue
                 }
                 encoded = s
                 entry = backing + "/" + BackingName.longDataEntry
-                guard FileSystem.exists(entry) else {
+                guard tree.exists(entry) else {
                     finding(&r, .damage, backing, nil, "long-name container without its data", quarantine: backing)
                     continue
                 }
@@ -101,7 +108,7 @@ extension Vault {
             }
             let plainPath = Self.join(plain, name)
             let st: stat
-            do { st = try FileSystem.lstat(entry) } catch {
+            do { st = try tree.lstat(entry) } catch {
                 finding(&r, .damage, entry, plainPath, "cannot stat: \(error)")
                 continue
             }
@@ -113,7 +120,7 @@ extension Vault {
                     (c.copy.suffix.isEmpty ? "the same name made on two devices in a folder a sync tool merged" : "a sync tool's conflict copy (\(c.copy.suffix.trimmingCharacters(in: CharacterSet(charactersIn: " .()"))))")
                         + ", shown in the mount under this name: open it and the original, keep what you need, delete the other")
             // A twin is an ordinary entry of the directory, already checked above.
-            guard !c.copy.suffix.isEmpty, let st = try? FileSystem.lstat(c.backingPath) else { continue }
+            guard !c.copy.suffix.isEmpty, let st = try? tree.lstat(c.backingPath) else { continue }
             checkEntry(c.backingPath, st, plainPath, quarantine: c.backingPath, report: &r, progress: progress)
         }
     }
@@ -158,9 +165,9 @@ extension Vault {
             var dir = path
             for part in (BackingName.quarantineDirectory + "/" + stamp + "/" + rel).split(separator: "/").dropLast() {
                 dir += "/" + part
-                if !FileSystem.exists(dir) { try io("create quarantine folder", dir) { () throws(Errno) in try FileSystem.mkdir(dir, mode: 0o700) } }
+                if !tree.exists(dir) { try io("create quarantine folder", dir) { () throws(Errno) in try tree.mkdir(dir, mode: 0o700) } }
             }
-            try io("move aside", from) { () throws(Errno) in try FileSystem.renameNoReplace(from, to) }
+            try io("move aside", from) { () throws(Errno) in try tree.renameNoReplace(from, to) }
             moved.append((from, to))
         }
         return moved

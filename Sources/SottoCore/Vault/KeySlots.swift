@@ -33,7 +33,7 @@ extension Vault {
     private func commit(_ updated: VaultConfig, backup: ConfigBackup) throws {
         var sealed = updated
         try sealed.seal(keys: keys)
-        try Self.writeConfig(sealed, vaultPath: path, backup: backup)
+        try Self.writeConfig(sealed, in: tree, backup: backup)
         replaceConfig(sealed)
     }
 }

@@ -36,10 +36,16 @@ public final class Rekeying {
     let old: Vault
     let new: Vault
     private let lock: VaultLock
+    /// The vault directory (one descriptor for both keys' views of it).
+    private var tree: BackingTree { old.tree }
+    /// Authenticates the journal: a planted or edited one is never acted on.
+    private let journalMAC: SecretBytes
 
     /// How many headers are rewritten between two journal writes (one `syncfs` each).
     static let batchSize = 512
-    static let journalMagic = Array("sotto-rekey-journal-v1\n".utf8)
+    /// Version 2 ends in an HMAC-SHA256 of everything before it under `VaultKeys.rekeyJournalMAC`.
+    static let journalMagic = Array("sotto-rekey-journal-v2\n".utf8)
+    static let journalMagicV1 = Array("sotto-rekey-journal-v1\n".utf8)
 
     /// Unlocks the vault with `password` and records the rotation in its config, or picks up the
     /// one in progress. `otherSlotPassword` is asked for each other slot: the slot keeps working
@@ -87,7 +93,7 @@ public final class Rekeying {
             pending.version = VaultConfig.rekeyVersion(of: config.version)
             try pending.seal(keys: old.keys)
             // The backup follows the config: no copy Sotto keeps opens the pre-rekey vault alone.
-            try Vault.writeConfig(pending, vaultPath: path, backup: .updated)
+            try Vault.writeConfig(pending, in: old.tree, backup: .updated)
             resumed = false
         }
         var finalConfig = pending
@@ -100,6 +106,7 @@ public final class Rekeying {
 
     private init(path: String, old: Vault, new: Vault, lock: VaultLock, pending: VaultConfig, resumed: Bool) throws {
         self.gcm = try AESGCM()
+        self.journalMAC = try VaultKeys.rekeyJournalMAC(masterKey: old.masterKey, vaultID: old.config.vaultID)
         self.vaultPath = path
         self.old = old
         self.new = new
@@ -129,25 +136,25 @@ public final class Rekeying {
         for leftover in [BackingName.rekeyJournalFile, BackingName.rekeyJournalTemporaryFile] {
             let path = vaultPath + "/" + leftover
             try io("remove", path) { () throws(Errno) in
-                do throws(Errno) { try FileSystem.unlink(path) } catch { if error != .noEntry { throw error } }
+                do throws(Errno) { try tree.unlink(path) } catch { if error != .noEntry { throw error } }
             }
         }
-        try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
+        try io("sync vault directory", vaultPath) { () throws(Errno) in try tree.syncDirectory(vaultPath) }
         var final = new.config
         try final.seal(keys: new.keys)
-        try Vault.writeConfig(final, vaultPath: vaultPath, backup: .updated)
+        try Vault.writeConfig(final, in: new.tree, backup: .updated)
         return report
     }
 
     private func walk(_ dir: String, plain: String) throws {
         report.directories += 1
-        let names = try io("list", dir) { () throws(Errno) in try FileSystem.listDirectory(dir) }
+        let names = try io("list", dir) { () throws(Errno) in try tree.listDirectory(dir) }
         let ids: DirectoryIDs
-        do { ids = try Vault.directoryIDs(in: names, of: dir) } catch {
+        do { ids = try old.directoryIDs(in: names, of: dir) } catch {
             report.skipped.append("\(dir): no directory ID file; left as it is")
             return
         }
-        let dirTimes = try io("stat", dir) { () throws(Errno) in try FileSystem.lstat(dir) }
+        let dirTimes = try io("stat", dir) { () throws(Errno) in try tree.lstat(dir) }
         for raw in names {
             let text = String(decoding: raw, as: UTF8.self)
             let backing = dir + "/" + text
@@ -164,18 +171,18 @@ public final class Rekeying {
             case .conflict(let c):
                 try rekeyEntry(at: backing, encoded: c.original, container: nil, suffix: c.suffix, in: dir, ids: ids, plain: plain)
             case .long:
-                guard let bytes = try? readSmallFile(backing + "/" + BackingName.longNameFile, limit: 4096),
+                guard let bytes = try? tree.readSmallFile(backing + "/" + BackingName.longNameFile, limit: 4096),
                       let encoded = String(validating: bytes, as: UTF8.self) else {
                     report.skipped.append("\(backing): long-name container without a readable name file; left as it is")
                     continue
                 }
                 // A sync tool's conflict copies of the entry sit beside `data`: they move with it.
-                for inside in (try? FileSystem.listDirectory(backing)) ?? [] {
+                for inside in (try? tree.listDirectory(backing)) ?? [] {
                     guard let c = ConflictCopy.parse(String(decoding: inside, as: UTF8.self)), c.original == BackingName.longDataEntry else { continue }
                     try rekeyEntry(at: backing + "/" + c.original + c.suffix, encoded: encoded, container: nil, suffix: c.suffix,
                                    in: dir, ids: ids, plain: plain)
                 }
-                if !FileSystem.exists(backing + "/" + BackingName.longDataEntry) {
+                if !tree.exists(backing + "/" + BackingName.longDataEntry) {
                     // An interrupted run moved the entry out but did not remove the container yet.
                     if decrypt(encoded, ids, with: old) != nil { try removeLeftover(backing) }
                     continue
@@ -185,7 +192,7 @@ public final class Rekeying {
             }
         }
         // Renaming entries touched the directory's times; they are the plaintext directory's times.
-        try? FileSystem.setTimes(Array(dir.utf8), access: dirTimes.st_atim, modification: dirTimes.st_mtim)
+        try? tree.setTimes(dir, access: dirTimes.st_atim, modification: dirTimes.st_mtim)
     }
 
     private func decrypt(_ encoded: String, _ ids: DirectoryIDs, with v: Vault) -> (name: [UInt8], id: [UInt8])? {
@@ -210,7 +217,7 @@ public final class Rekeying {
             return
         }
         let plainPath = Vault.join(plain, name)
-        let st = try io("stat", entry) { () throws(Errno) in try FileSystem.lstat(entry) }
+        let st = try io("stat", entry) { () throws(Errno) in try tree.lstat(entry) }
         switch EntryKind(mode: st.st_mode) {
         case .directory: try walk(entry, plain: plainPath)
         case .file: try rekeyHeader(entry, st, plainPath)
@@ -228,12 +235,12 @@ public final class Rekeying {
             let c = dir + "/" + (try BackingName.longName(forEncoded: newEncoded))
             let nameFile = c + "/" + BackingName.longNameFile
             try io("create", c) { () throws(Errno) in
-                do throws(Errno) { try FileSystem.mkdir(c, mode: 0o700) } catch { if error != .exists { throw error } }
-                if !FileSystem.exists(nameFile) { try Vault.writeLongName(newEncoded, into: c) }
+                do throws(Errno) { try tree.mkdir(c, mode: 0o700) } catch { if error != .exists { throw error } }
+                if !tree.exists(nameFile) { try new.writeLongName(newEncoded, into: c) }
             }
             target = c + "/" + BackingName.longDataEntry + suffix
         }
-        try io("rename", current) { () throws(Errno) in try FileSystem.renameNoReplace(current, target) }
+        try io("rename", current) { () throws(Errno) in try tree.renameNoReplace(current, target) }
         if let container { try removeLeftover(container, counted: false) }
         return target
     }
@@ -241,15 +248,15 @@ public final class Rekeying {
     /// Removes a temporary file or an emptied long-name container.
     private func removeLeftover(_ path: String, counted: Bool = true) throws {
         let removed = try io("remove", path) { () throws(Errno) -> Bool in
-            let st = try FileSystem.lstat(path)
+            let st = try tree.lstat(path)
             if EntryKind(mode: st.st_mode) == .directory {
                 // An emptied long-name container; if anything but its name file is left, so is it.
-                let inside = try FileSystem.listDirectory(path)
+                let inside = try tree.listDirectory(path)
                 guard inside.allSatisfy({ $0 == Array(BackingName.longNameFile.utf8) }) else { return false }
-                if !inside.isEmpty { try FileSystem.unlink(path + "/" + BackingName.longNameFile) }
-                try FileSystem.rmdir(path)
+                if !inside.isEmpty { try tree.unlink(path + "/" + BackingName.longNameFile) }
+                try tree.rmdir(path)
             } else {
-                try FileSystem.unlink(path)
+                try tree.unlink(path)
             }
             return true
         }
@@ -259,7 +266,7 @@ public final class Rekeying {
     private func rekeyHeader(_ path: String, _ st: stat, _ plainPath: String) throws {
         report.files += 1
         let header = try io("read header of", path) { () throws(Errno) -> [UInt8] in
-            let fd = try FileDescriptor.open(path, flags: O_RDONLY)
+            let fd = try tree.openFile(path, flags: O_RDONLY)
             defer { fd.close() }
             return try fd.readBytes(FileHeader.size, at: 0)
         }
@@ -281,7 +288,7 @@ public final class Rekeying {
 
     private func rekeySymlink(_ path: String, _ st: stat, _ plainPath: String) throws {
         report.symlinks += 1
-        let stored = try io("read link", path) { () throws(Errno) in try FileSystem.readlink(Array(path.utf8)) }
+        let stored = try io("read link", path) { () throws(Errno) in try tree.readlink(path) }
         if (try? new.symlinks.decrypt(stored, gcm: gcm)) != nil { return }
         guard let target = try? old.symlinks.decrypt(stored, gcm: gcm) else {
             report.skipped.append("\(path) (\(plainPath)): the symlink target opens under neither key; left as it is")
@@ -291,13 +298,13 @@ public final class Rekeying {
         let tmp = dir + "/" + (try BackingName.temporaryName())
         let restamped = try new.symlinks.encrypt(target, gcm: gcm)
         try io("replace symlink", path) { () throws(Errno) in
-            try FileSystem.symlink(target: restamped, at: Array(tmp.utf8))
+            try tree.symlink(target: restamped, at: tmp)
             do throws(Errno) {
-                _ = lchown(tmp, st.st_uid, st.st_gid)
-                try FileSystem.setTimes(Array(tmp.utf8), access: st.st_atim, modification: st.st_mtim)
-                try FileSystem.rename(tmp, path)
+                _ = try? tree.chown(tmp, uid: st.st_uid, gid: st.st_gid)
+                try tree.setTimes(tmp, access: st.st_atim, modification: st.st_mtim)
+                try tree.rename(tmp, path)
             } catch {
-                _ = try? FileSystem.unlink(tmp)
+                _ = try? tree.unlink(tmp)
                 throw error
             }
         }
@@ -315,17 +322,18 @@ public final class Rekeying {
             let rel = Array(item.path.dropFirst(vaultPath.count + 1).utf8)
             journal += [UInt8(rel.count >> 8), UInt8(rel.count & 0xff)] + rel + item.oldHeader
         }
+        journal += try Digest.hmacSHA256(key: journalMAC, journal)
         let tmp = vaultPath + "/" + BackingName.rekeyJournalTemporaryFile
         let journalPath = vaultPath + "/" + BackingName.rekeyJournalFile
         try io("write", tmp) { () throws(Errno) in
-            try writeFileDurably(tmp, journal)
-            try FileSystem.rename(tmp, journalPath)
-            try FileSystem.syncDirectory(vaultPath)
+            try tree.writeFileDurably(tmp, journal)
+            try tree.rename(tmp, journalPath)
+            try tree.syncDirectory(vaultPath)
         }
         for item in batch {
             try Self.interruptionPoint(.header, tearing: item.path)
             try io("rewrite header of", item.path) { () throws(Errno) in
-                let fd = try FileDescriptor.open(item.path, flags: O_WRONLY)
+                let fd = try tree.openFile(item.path, flags: O_WRONLY)
                 defer { fd.close() }
                 try fd.writeAll(item.newHeader, at: 0)
                 var times = item.times
@@ -337,32 +345,83 @@ public final class Rekeying {
         batch.removeAll()
     }
 
-    /// Puts back any header the last run tore: one that opens under neither key while the
-    /// journal holds the bytes it had.
+    /// The largest journal a rekey writes (a batch of headers with their paths), with room to spare.
+    static let maxJournalSize = batchSize * (2 + Int(PATH_MAX) + FileHeader.size) + 4096
+
+    /// The (vault-relative path, saved header) pairs of a journal this vault's key wrote, or nil for
+    /// one it did not: anyone who can write the vault directory can put a file at this name.
+    /// A version-1 journal (written by a build before 0.5, unauthenticated) is read too; each of its
+    /// entries is still held to the checks in `restoreFromJournal`.
+    func journalEntries(_ bytes: [UInt8]) throws -> [(path: [UInt8], header: [UInt8])]? {
+        var body = bytes[...]
+        if bytes.starts(with: Self.journalMagic) {
+            guard bytes.count >= Self.journalMagic.count + 32 else { return nil }
+            body = bytes[..<(bytes.count - 32)]
+            let mac = try Digest.hmacSHA256(key: journalMAC, Array(body))
+            guard Digest.constantTimeEqual(mac, Array(bytes[(bytes.count - 32)...])) else { return nil }
+        } else if !bytes.starts(with: Self.journalMagicV1) {
+            return nil
+        }
+        var out: [(path: [UInt8], header: [UInt8])] = []
+        var at = body.startIndex + Self.journalMagic.count  // both magics are the same length
+        while at + 2 <= body.endIndex {
+            let len = Int(body[at]) << 8 | Int(body[at + 1])
+            guard at + 2 + len + FileHeader.size <= body.endIndex else { break }  // a cut v1 journal: never acted on
+            out.append((Array(body[(at + 2)..<(at + 2 + len)]), Array(body[(at + 2 + len)..<(at + 2 + len + FileHeader.size)])))
+            at += 2 + len + FileHeader.size
+        }
+        return out
+    }
+
+    /// Whether a journal path is one a rekey writes: relative, components that are Sotto backing
+    /// names (encrypted names, long-name containers and their `data`, conflict copies), no "."
+    /// or "..", no empty component.
+    static func isCanonicalJournalPath(_ rel: [UInt8]) -> Bool {
+        guard !rel.isEmpty, rel.count <= Int(PATH_MAX), !rel.contains(0) else { return false }
+        for part in rel.split(separator: 0x2F, omittingEmptySubsequences: false) {
+            let name = Array(part)
+            guard !name.isEmpty, name.count <= 255, name != [0x2E], name != [0x2E, 0x2E] else { return false }
+            switch BackingName(name) {
+            case .encrypted, .long, .conflict: continue
+            default:
+                guard name == Array(BackingName.longDataEntry.utf8) else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Puts back any header the last run tore: one that opens under neither key while the journal
+    /// holds the bytes it had. Only while the config says a rotation is in progress, only from a
+    /// journal this vault's old key authenticated, only for files below the vault (reached without
+    /// following any symlink), and only a saved header that itself opens under the old key.
     private func restoreFromJournal() throws {
         let path = vaultPath + "/" + BackingName.rekeyJournalFile
-        guard FileSystem.exists(path) else { return }
-        let bytes = try io("read", path) { () throws(Errno) in try readSmallFile(path, limit: 64 << 20) }
-        guard bytes.starts(with: Self.journalMagic) else {
-            throw SottoError.configDamaged(path: vaultPath, detail: "\(BackingName.rekeyJournalFile) is damaged: a header torn by the interrupted rekey cannot be put back")
+        guard tree.exists(path) else { return }
+        guard resumed else {
+            report.skipped.append("\(path): a journal with no rotation in progress (not written by this vault's rekey); ignored and removed")
+            return
         }
-        var at = Self.journalMagic.count
-        while at + 2 <= bytes.count {
-            let len = Int(bytes[at]) << 8 | Int(bytes[at + 1])
-            guard at + 2 + len + FileHeader.size <= bytes.count else { break }  // the journal itself was cut: it was never acted on
-            let file = vaultPath + "/" + String(decoding: bytes[(at + 2)..<(at + 2 + len)], as: UTF8.self)
-            let saved = Array(bytes[(at + 2 + len)..<(at + 2 + len + FileHeader.size)])
-            at += 2 + len + FileHeader.size
-            guard let st = try? FileSystem.lstat(file) else { continue }
-            let fd = try io("open", file) { () throws(Errno) in try FileDescriptor.open(file, flags: O_RDWR) }
-            defer { fd.close() }
-            let current = try io("read", file) { () throws(Errno) in try fd.readBytes(FileHeader.size, at: 0) }
-            let opens = { (v: Vault) -> Bool in
-                (try? current.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws -> FileHeader in
-                    try FileHeader.open(b, wrapKey: v.keys.fileKeyWrap, gcm: self.gcm)
-                }) != nil
+        let bytes = try io("read", path) { () throws(Errno) in try tree.readSmallFile(path, limit: Self.maxJournalSize) }
+        guard let entries = try journalEntries(bytes) else {
+            report.skipped.append("\(path): does not authenticate under this vault's key (planted or damaged); ignored and removed")
+            return
+        }
+        for (rel, saved) in entries {
+            let shown = String(decoding: rel, as: UTF8.self)
+            guard Self.isCanonicalJournalPath(rel) else {
+                report.skipped.append("\(path): names '\(shown)', not a path below the vault; ignored")
+                continue
             }
-            if opens(new) || opens(old) { continue }
+            let file = vaultPath + "/" + shown
+            guard let fd = try? tree.openFile(file, flags: O_RDWR) else { continue }  // gone, or not a regular file
+            defer { fd.close() }
+            let st = try io("stat", file) { () throws(Errno) in try fd.stat() }
+            let current = try io("read", file) { () throws(Errno) in try fd.readBytes(FileHeader.size, at: 0) }
+            if opens(current, new) || opens(current, old) { continue }
+            guard opens(saved, old) else {
+                report.skipped.append("\(file): the journal's saved header does not open under the old key; left as it is")
+                continue
+            }
             try io("restore header of", file) { () throws(Errno) in
                 try fd.writeAll(saved, at: 0)
                 try fd.sync()
@@ -371,6 +430,12 @@ public final class Rekeying {
             _ = futimens(fd.rawValue, &times)
             report.headersRestored += 1
         }
+    }
+
+    private func opens(_ header: [UInt8], _ v: Vault) -> Bool {
+        header.count == FileHeader.size && (try? header.withUnsafeBytes { (b: UnsafeRawBufferPointer) throws -> FileHeader in
+            try FileHeader.open(b, wrapKey: v.keys.fileKeyWrap, gcm: self.gcm)
+        }) != nil
     }
 
     // MARK: Interruption (tests)
@@ -390,7 +455,7 @@ public final class Rekeying {
         i.remaining -= 1
         interruption = i
         guard i.remaining <= 0 else { return }
-        if i.point == .tear, let path, let fd = try? FileDescriptor.open(path, flags: O_WRONLY) {
+        if i.point == .tear, let path, let fd = try? FileDescriptor.open(path, flags: O_WRONLY | O_NOFOLLOW) {
             try? fd.writeAll([UInt8](repeating: 0xA5, count: FileHeader.size / 2), at: 0)
             _ = fsync(fd.rawValue)
             fd.close()

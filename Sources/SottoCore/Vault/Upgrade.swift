@@ -31,20 +31,20 @@ extension Vault {
         upgraded.version = VaultConfig.firstPrimaryIDVersion
         try upgraded.seal(keys: vault.keys)
         // The backup follows: restoring it must not take the version back under the new files.
-        try writeConfig(upgraded, vaultPath: path, backup: .updated)
+        try writeConfig(upgraded, in: vault.tree, backup: .updated)
         report.toVersion = upgraded.version
         return report
     }
 
     private func addPrimaryIDFiles(in dir: String, report: inout UpgradeReport) throws {
         report.directories += 1
-        let names = try io("list", dir) { () throws(Errno) in try FileSystem.listDirectory(dir) }
-        guard let ids = try? Self.directoryIDs(in: names, of: dir) else {
+        let names = try io("list", dir) { () throws(Errno) in try tree.listDirectory(dir) }
+        guard let ids = try? directoryIDs(in: names, of: dir) else {
             report.skipped.append(dir)
             return
         }
-        if Self.readPrimaryIDFile(in: dir) == nil {  // a torn one from a cut-off run is replaced whole
-            try io("write the primary ID file in", dir) { () throws(Errno) in try Self.replacePrimaryIDFile(ids.primary, in: dir) }
+        if readPrimaryIDFile(in: dir) == nil {  // a torn one from a cut-off run is replaced whole
+            try io("write the primary ID file in", dir) { () throws(Errno) in try replacePrimaryIDFile(ids.primary, in: dir) }
             report.primaryIDFilesWritten += 1
         }
         for raw in names {
@@ -54,7 +54,7 @@ extension Vault {
             case .long: entry = dir + "/" + String(decoding: raw, as: UTF8.self) + "/" + BackingName.longDataEntry
             default: continue  // IDs, config, sync tools' files, foreign names, sotto.quarantine
             }
-            guard let st = try? FileSystem.lstat(entry), EntryKind(mode: st.st_mode) == .directory else { continue }
+            guard let st = try? tree.lstat(entry), EntryKind(mode: st.st_mode) == .directory else { continue }
             try addPrimaryIDFiles(in: entry, report: &report)
         }
     }

@@ -5,6 +5,8 @@ import Glibc
 /// An unlocked vault: its config, the subkeys of its master key, and the ciphers built on them.
 public final class Vault {
     public let path: String
+    /// The vault directory, reached only through its descriptor.
+    public let tree: BackingTree
     public private(set) var config: VaultConfig
     public let keys: VaultKeys
     /// The slot the password opened (the one `changePassword` rewraps).
@@ -16,6 +18,7 @@ public final class Vault {
 
     init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
         self.path = path
+        self.tree = try io("open vault directory", path) { () throws(Errno) in try BackingTree(path: path) }
         self.config = config
         self.masterKey = masterKey
         self.keys = try VaultKeys(masterKey: masterKey, vaultID: config.vaultID)
@@ -50,9 +53,10 @@ public final class Vault {
             return try initialize(at: path, password: password, kdf: kdf, blockSize: blockSize)
         } catch {
             // Leave the directory as it was found: remove only what this call wrote.
-            for name in (try? FileSystem.listDirectory(path)) ?? [] {
+            let tree = try? BackingTree(path: path)
+            for name in (try? tree?.listDirectory(path)) ?? [] {
                 switch BackingName(name) {
-                case .directoryID, .primaryID, .config: _ = try? FileSystem.unlink(path + "/" + String(decoding: name, as: UTF8.self))
+                case .directoryID, .primaryID, .config: _ = try? tree?.unlink(path + "/" + String(decoding: name, as: UTF8.self))
                 default: break
                 }
             }
@@ -70,7 +74,7 @@ public final class Vault {
         try config.seal(keys: vault.keys)
         vault.config = config
         try io("create directory ID in", path) { () throws(Errno) in try vault.writeDirectoryID(in: path) }
-        try writeConfig(config, vaultPath: path, backup: .none)
+        try writeConfig(config, in: vault.tree, backup: .none)
         return vault
     }
 
@@ -78,11 +82,12 @@ public final class Vault {
 
     /// Reads and checks the config without a password (for `info`, and before asking for one).
     public static func readConfig(at path: String) throws -> VaultConfig {
-        guard let st = try? FileSystem.lstat(path), EntryKind(mode: st.st_mode) == .directory else { throw SottoError.vaultMissing(path: path) }
+        guard let st = try? FileSystem.statFollowing(path), EntryKind(mode: st.st_mode) == .directory,
+              let tree = try? BackingTree(path: path) else { throw SottoError.vaultMissing(path: path) }
         let configPath = path + "/" + BackingName.configFile
         let bytes: [UInt8]
         do {
-            bytes = try readSmallFile(configPath, limit: 64 * 1024)
+            bytes = try tree.readSmallFile(configPath, limit: VaultConfig.maxSize)
         } catch Errno.noEntry {
             throw SottoError.notAVault(path: path)
         } catch let e as Errno {
@@ -122,7 +127,7 @@ public final class Vault {
         let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params, vaultID: config.vaultID)
         updated.slots = updated.slots.map { $0.index == unlockedSlot ? slot : $0 }
         try updated.seal(keys: keys)
-        try Self.writeConfig(updated, vaultPath: path, backup: .previous)
+        try Self.writeConfig(updated, in: tree, backup: .previous)
         config = updated
     }
 
@@ -140,40 +145,21 @@ public final class Vault {
     /// Crash-safe replace: write a temp file, fsync, rename over, fsync the directory, so at every
     /// instant sotto.conf is either the old or the new config, complete. The backup is written the
     /// same way: before the change (`.previous`) or after it (`.updated`).
-    static func writeConfig(_ config: VaultConfig, vaultPath: String, backup: ConfigBackup) throws {
-        let configPath = vaultPath + "/" + BackingName.configFile
+    static func writeConfig(_ config: VaultConfig, in tree: BackingTree, backup: ConfigBackup) throws {
+        let configPath = tree.path + "/" + BackingName.configFile
         if case .previous = backup {
-            let current = try io("read config", configPath) { () throws(Errno) in try readSmallFile(configPath, limit: 64 * 1024) }
-            try replaceDurably(vaultPath, BackingName.configBackupFile, current)
+            let current = try io("read config", configPath) { () throws(Errno) in try tree.readSmallFile(configPath, limit: VaultConfig.maxSize) }
+            try replaceDurably(tree, BackingName.configBackupFile, current)
         }
-        try replaceDurably(vaultPath, BackingName.configFile, config.serialized())
-        if case .updated = backup { try replaceDurably(vaultPath, BackingName.configBackupFile, config.serialized()) }
+        try replaceDurably(tree, BackingName.configFile, config.serialized())
+        if case .updated = backup { try replaceDurably(tree, BackingName.configBackupFile, config.serialized()) }
     }
 
-    private static func replaceDurably(_ vaultPath: String, _ name: String, _ bytes: [UInt8]) throws {
-        let tmpPath = vaultPath + "/" + BackingName.configTemporaryFile
-        try io("write", tmpPath) { () throws(Errno) in try writeFileDurably(tmpPath, bytes) }
-        try io("rename into place", vaultPath + "/" + name) { () throws(Errno) in try FileSystem.rename(tmpPath, vaultPath + "/" + name) }
-        try io("sync vault directory", vaultPath) { () throws(Errno) in try FileSystem.syncDirectory(vaultPath) }
+    private static func replaceDurably(_ tree: BackingTree, _ name: String, _ bytes: [UInt8]) throws {
+        let tmpPath = tree.path + "/" + BackingName.configTemporaryFile
+        try io("write", tmpPath) { () throws(Errno) in try tree.writeFileDurably(tmpPath, bytes) }
+        try io("rename into place", tree.path + "/" + name) { () throws(Errno) in try tree.rename(tmpPath, tree.path + "/" + name) }
+        try io("sync vault directory", tree.path) { () throws(Errno) in try tree.syncDirectory(tree.path) }
     }
 }
 
-func readSmallFile(_ path: String, limit: Int) throws(Errno) -> [UInt8] {
-    let fd = try FileDescriptor.open(path, flags: O_RDONLY)
-    defer { fd.close() }
-    var buf = [UInt8](repeating: 0, count: limit + 1)
-    var failure: Errno?
-    let n = buf.withUnsafeMutableBytes { b -> Int in
-        do throws(Errno) { return try fd.read(into: b) } catch { failure = error; return 0 }
-    }
-    if let failure { throw failure }
-    guard n <= limit else { throw Errno(EFBIG) }
-    return Array(buf[0..<n])
-}
-
-func writeFileDurably(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(Errno) {
-    let fd = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
-    defer { fd.close() }
-    try fd.writeAll(bytes)
-    try fd.sync()
-}

@@ -45,7 +45,7 @@ public struct SkippedEntry: CustomStringConvertible {
 /// The plaintext tree over the vault directory, for offline commands (import, export, cat, ls).
 extension Vault {
     public var root: VaultEntry {
-        get throws { VaultEntry(plainPath: "/", backingPath: path, info: try io("stat", path) { () throws(Errno) in try FileSystem.lstat(path) }) }
+        get throws { VaultEntry(plainPath: "/", backingPath: path, info: try io("stat", path) { () throws(Errno) in try tree.lstat(path) }) }
     }
 
     /// Splits a user's path into name components ("/a//b/" → ["a", "b"]).
@@ -75,19 +75,19 @@ extension Vault {
                                          ids: { try self.directoryIDs(of: dir) }) else {
                 throw SottoError.notFound(path: plainPath)
             }
-            let st = try io("stat", found) { () throws(Errno) in try FileSystem.lstat(found) }
+            let st = try io("stat", found) { () throws(Errno) in try tree.lstat(found) }
             entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found, info: st)
         }
         return entry
     }
 
     public func directoryIDs(of dir: VaultEntry) throws -> DirectoryIDs {
-        let names = try io("list", dir.backingPath) { () throws(Errno) in try FileSystem.listDirectory(dir.backingPath) }
+        let names = try io("list", dir.backingPath) { () throws(Errno) in try tree.listDirectory(dir.backingPath) }
         return try directoryIDs(of: dir, names: names)
     }
 
     func directoryIDs(of dir: VaultEntry, names: [[UInt8]]) throws -> DirectoryIDs {
-        do { return try Self.directoryIDs(in: names, of: dir.backingPath) } catch {
+        do { return try directoryIDs(in: names, of: dir.backingPath) } catch {
             throw SottoError.integrity(path: dir.plainPath, backingPath: dir.backingPath,
                                        detail: "the directory has no sotto.dir.* ID file, so no name in it can be decrypted")
         }
@@ -107,7 +107,7 @@ extension Vault {
 
     /// The entries of a directory, sorted by name bytes, and what was left out.
     public func list(_ dir: VaultEntry) throws -> (entries: [(name: [UInt8], entry: VaultEntry)], skipped: [SkippedEntry]) {
-        let raw = try io("list", dir.backingPath) { () throws(Errno) in try FileSystem.listDirectory(dir.backingPath) }
+        let raw = try io("list", dir.backingPath) { () throws(Errno) in try tree.listDirectory(dir.backingPath) }
         let ids = try directoryIDs(of: dir, names: raw)
         var entries: [(name: [UInt8], entry: VaultEntry)] = []
         var skipped: [SkippedEntry] = []
@@ -130,7 +130,7 @@ extension Vault {
                 encoded = s
             case .long(let container):
                 let nameFile = backing + "/" + BackingName.longNameFile
-                guard let bytes = try? readSmallFile(nameFile, limit: 4096), let s = String(validating: bytes, as: UTF8.self),
+                guard let bytes = try? tree.readSmallFile(nameFile, limit: 4096), let s = String(validating: bytes, as: UTF8.self),
                       (try? BackingName.longName(forEncoded: s)) == container else {
                     skipped.append(SkippedEntry(backingPath: backing, reason: "long-name container with a missing or mismatched name file"))
                     continue
@@ -143,7 +143,7 @@ extension Vault {
                 skipped.append(SkippedEntry(backingPath: backing, reason: "name does not decrypt under this directory's ID (damaged, or moved from another directory)"))
                 continue
             }
-            guard let st = try? FileSystem.lstat(entryPath) else {
+            guard let st = try? tree.lstat(entryPath) else {
                 skipped.append(SkippedEntry(backingPath: entryPath, reason: "entry vanished or is unreadable"))
                 continue
             }
@@ -154,7 +154,7 @@ extension Vault {
         let twinPaths = Set(twinList.map(\.backingPath))
         entries.removeAll { twinPaths.contains($0.entry.backingPath) }
         for c in conflictCopies(in: dir.backingPath, names: mayHoldCopies, ids: ids, taken: Set(entries.map(\.name)), twins: twinList) {
-            guard let st = try? FileSystem.lstat(c.backingPath) else { continue }
+            guard let st = try? tree.lstat(c.backingPath) else { continue }
             entries.append((c.name, VaultEntry(plainPath: Self.join(dir.plainPath, c.name), backingPath: c.backingPath, info: st)))
         }
         entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
@@ -182,7 +182,7 @@ extension Vault {
         guard entry.kind == .file else {
             throw SottoError.invalidArgument("'\(entry.plainPath)' is not a regular file")
         }
-        let fd = try io("open", entry.backingPath) { () throws(Errno) in try FileDescriptor.open(entry.backingPath, flags: O_RDONLY) }
+        let fd = try io("open", entry.backingPath) { () throws(Errno) in try tree.openFile(entry.backingPath, flags: O_RDONLY) }
         defer { fd.close() }
         do {
             try FileContent.decrypt(fd, keys: keys, layout: layout, sink: sink)
@@ -194,7 +194,7 @@ extension Vault {
     }
 
     public func readSymlink(_ entry: VaultEntry) throws -> [UInt8] {
-        let stored = try io("read link", entry.backingPath) { () throws(Errno) in try FileSystem.readlink(Array(entry.backingPath.utf8)) }
+        let stored = try io("read link", entry.backingPath) { () throws(Errno) in try tree.readlink(entry.backingPath) }
         do {
             return try symlinks.decrypt(stored, gcm: AESGCM())
         } catch CryptoError.authenticationFailed {
@@ -224,7 +224,7 @@ extension Vault {
         let parent = String(final[..<final.lastIndex(of: "/")!])
         let tmp = parent + "/" + (try BackingName.temporaryName())
         do {
-            let fd = try io("create", tmp) { () throws(Errno) in try FileDescriptor.open(tmp, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600) }
+            let fd = try io("create", tmp) { () throws(Errno) in try tree.openFile(tmp, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600) }
             do {
                 defer { fd.close() }
                 do {
@@ -236,15 +236,15 @@ extension Vault {
                 try io("chmod", tmp) { () throws(Errno) in try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) } }
             }
             if let m = modificationTime {
-                try io("set times", tmp) { () throws(Errno) in try FileSystem.setTimes(Array(tmp.utf8), access: m, modification: m) }
+                try io("set times", tmp) { () throws(Errno) in try tree.setTimes(tmp, access: m, modification: m) }
             }
-            try io("rename into place", final) { () throws(Errno) in try FileSystem.renameNoReplace(tmp, final) }
+            try io("rename into place", final) { () throws(Errno) in try tree.renameNoReplace(tmp, final) }
         } catch {
-            _ = try? FileSystem.unlink(tmp)
-            Self.releaseContainer(of: final)
+            _ = try? tree.unlink(tmp)
+            releaseContainer(of: final)
             throw error
         }
-        let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
+        let st = try io("stat", final) { () throws(Errno) in try tree.lstat(final) }
         return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
     }
 
@@ -256,20 +256,20 @@ extension Vault {
         do {
             try io("create directory", final) { () throws(Errno) in try makeDirectory(at: final) }
         } catch {
-            Self.releaseContainer(of: final)
+            releaseContainer(of: final)
             throw error
         }
-        let st = try io("stat", final) { () throws(Errno) in try FileSystem.lstat(final) }
+        let st = try io("stat", final) { () throws(Errno) in try tree.lstat(final) }
         return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
     }
 
     /// Applies a directory's final mode and times and makes its entries durable.
     public func finishDirectory(_ dir: VaultEntry, mode: mode_t, modificationTime: timespec?) throws {
-        try io("sync directory", dir.backingPath) { () throws(Errno) in try FileSystem.syncDirectory(dir.backingPath) }
+        try io("sync directory", dir.backingPath) { () throws(Errno) in try tree.syncDirectory(dir.backingPath) }
         // Owner keeps write+search on the backing directory; the plaintext mode is what the mount shows.
-        try io("chmod", dir.backingPath) { () throws(Errno) in try retryingSyscall { chmod(dir.backingPath, (mode & 0o7777) | 0o700) } }
+        try io("chmod", dir.backingPath) { () throws(Errno) in try tree.chmod(dir.backingPath, mode: (mode & 0o7777) | 0o700) }
         if let m = modificationTime {
-            try io("set times", dir.backingPath) { () throws(Errno) in try FileSystem.setTimes(Array(dir.backingPath.utf8), access: m, modification: m) }
+            try io("set times", dir.backingPath) { () throws(Errno) in try tree.setTimes(dir.backingPath, access: m, modification: m) }
         }
     }
 
@@ -281,12 +281,12 @@ extension Vault {
             do { stored = try symlinks.encrypt(target, gcm: AESGCM()) } catch let e as Errno {
                 throw SottoError.io(operation: "encrypt symlink target of", path: Self.join(dir.plainPath, name), errno: e)
             }
-            try io("create symlink", final) { () throws(Errno) in try FileSystem.symlink(target: stored, at: Array(final.utf8)) }
+            try io("create symlink", final) { () throws(Errno) in try tree.symlink(target: stored, at: final) }
             if let m = modificationTime {
-                try io("set times", final) { () throws(Errno) in try FileSystem.setTimes(Array(final.utf8), access: m, modification: m) }
+                try io("set times", final) { () throws(Errno) in try tree.setTimes(final, access: m, modification: m) }
             }
         } catch {
-            Self.releaseContainer(of: final)
+            releaseContainer(of: final)
             throw error
         }
     }

@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSottoShims
+
+/// The vault directory, reached only through its descriptor. Whoever can write the vault (a sync
+/// peer, a cloud copy) can plant symlinks, FIFOs and devices anywhere in it, so every path below
+/// the root is resolved with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS)` (an `O_NOFOLLOW` walk where the kernel lacks it): a symlink anywhere
+/// on the way fails with ELOOP, `..` cannot climb out, and the last component is never followed.
+/// Callers keep absolute path strings (`path + "/" + …`) for messages; only the part below the
+/// root reaches the kernel, relative to the descriptor.
+public final class BackingTree: @unchecked Sendable {
+    public let path: String
+    /// `O_PATH | O_DIRECTORY` of the vault directory (the user named it: following a symlink to
+    /// it is their choice; nothing below it is followed).
+    public let root: FileDescriptor
+
+    public init(path: String) throws(Errno) {
+        self.path = path
+        root = try FileDescriptor.open(path, flags: sotto_o_path() | O_DIRECTORY)
+    }
+
+    deinit { root.close() }
+
+    /// What the kernel reports for an entry of the wrong type where a file, directory or ID file
+    /// is expected (a FIFO, a device, a socket): treated as damage, never opened for reading.
+    public static let wrongType = Errno.io
+
+    // MARK: Resolution
+
+    /// `absolute` as a path relative to the root ("." for the root itself).
+    func relative(_ absolute: String) throws(Errno) -> [UInt8] {
+        if absolute == path { return [0x2E] }
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        guard absolute.hasPrefix(prefix) else { throw Errno(EXDEV) }  // not in this vault: a bug, refused
+        return Array(absolute.utf8.dropFirst(prefix.utf8.count))
+    }
+
+    /// Opens `absolute` beneath the root. `O_NOFOLLOW` is implied: a symlink as the last component
+    /// is ELOOP (or, with `O_PATH`, the link itself).
+    public func open(_ absolute: String, flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        try open(relative: try relative(absolute), flags: flags, mode: mode)
+    }
+
+    private static let useWalk: Bool = {
+        let fd = sotto_openat2_beneath(AT_FDCWD, ".", sotto_o_path(), 0)
+        if fd >= 0 { Glibc.close(fd); return false }
+        return errno == ENOSYS
+    }()
+
+    func open(relative rel: [UInt8], flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        let all = flags | O_NOFOLLOW | O_CLOEXEC
+        if Self.useWalk { return try walk(rel, flags: all, mode: mode) }
+        let fd = try withCString(rel) { (p) throws(Errno) -> Int32 in
+            try retryingSyscall { sotto_openat2_beneath(root.rawValue, p, all, UInt32(mode)) }
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Kernels before openat2: one component at a time, none of them a symlink, "." or "..".
+    private func walk(_ rel: [UInt8], flags: Int32, mode: mode_t) throws(Errno) -> FileDescriptor {
+        let parts = rel.split(separator: 0x2F, omittingEmptySubsequences: true).map(Array.init)
+        if parts == [[0x2E]] || parts.isEmpty { return try FileDescriptor.open([0x2E], in: root, flags: flags, mode: mode) }
+        var dir = root
+        defer { if dir.rawValue != root.rawValue { dir.close() } }
+        for (i, part) in parts.enumerated() {
+            if part == [0x2E] || part == [0x2E, 0x2E] { throw Errno(EXDEV) }
+            if i == parts.count - 1 { return try FileDescriptor.open(part, in: dir, flags: flags, mode: mode) }
+            let next = try FileDescriptor.open(part, in: dir, flags: sotto_o_path() | O_DIRECTORY | O_NOFOLLOW)
+            if dir.rawValue != root.rawValue { dir.close() }
+            dir = next
+        }
+        fatalError("unreachable")
+    }
+
+    /// Calls `body` with the parent directory of `absolute` (opened beneath the root) and the last
+    /// component, for the `*at` calls that act on a name without following it.
+    func withParent<R>(_ absolute: String, _ body: (FileDescriptor, [UInt8]) throws(Errno) -> R) throws(Errno) -> R {
+        let rel = try relative(absolute)
+        let slash = rel.lastIndex(of: 0x2F)
+        let leaf = slash.map { Array(rel[($0 + 1)...]) } ?? rel
+        guard !leaf.isEmpty, leaf != [0x2E], leaf != [0x2E, 0x2E] else { throw Errno.invalid }
+        guard let slash else { return try body(root, leaf) }
+        let dir = try open(relative: Array(rel[..<slash]), flags: sotto_o_path() | O_DIRECTORY)
+        defer { dir.close() }
+        return try body(dir, leaf)
+    }
+
+    // MARK: Names
+
+    public func lstat(_ absolute: String) throws(Errno) -> stat {
+        let fd = try open(absolute, flags: sotto_o_path())
+        defer { fd.close() }
+        return try fd.stat()
+    }
+
+    public func exists(_ absolute: String) -> Bool { (try? lstat(absolute)) != nil }
+
+    public func mkdir(_ absolute: String, mode: mode_t) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in try FileSystem.mkdir(n, in: d, mode: mode) }
+    }
+
+    public func unlink(_ absolute: String) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in
+            try withCString(n) { (p) throws(Errno) in try retryingSyscall { unlinkat(d.rawValue, p, 0) } }
+        }
+    }
+
+    public func rmdir(_ absolute: String) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in
+            try withCString(n) { (p) throws(Errno) in try retryingSyscall { unlinkat(d.rawValue, p, AT_REMOVEDIR) } }
+        }
+    }
+
+    /// renameat2 between two names below the root (`flags`: RENAME_NOREPLACE, RENAME_EXCHANGE).
+    public func rename(_ from: String, _ to: String, flags: UInt32 = 0) throws(Errno) {
+        try withParent(from) { (fd, fn) throws(Errno) in
+            try withParent(to) { (td, tn) throws(Errno) in
+                try withCString(fn) { (f) throws(Errno) in
+                    try withCString(tn) { (t) throws(Errno) in
+                        try retryingSyscall { sotto_renameat2(fd.rawValue, f, td.rawValue, t, flags) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renames only if `to` does not exist (RENAME_NOREPLACE), so a racing writer is never overwritten.
+    public func renameNoReplace(_ from: String, _ to: String) throws(Errno) { try rename(from, to, flags: sotto_rename_noreplace()) }
+
+    /// A hard link; `from` itself is never followed.
+    public func link(_ from: String, _ to: String) throws(Errno) {
+        try withParent(from) { (fd, fn) throws(Errno) in
+            try withParent(to) { (td, tn) throws(Errno) in
+                try withCString(fn) { (f) throws(Errno) in
+                    try withCString(tn) { (t) throws(Errno) in try retryingSyscall { linkat(fd.rawValue, f, td.rawValue, t, 0) } }
+                }
+            }
+        }
+    }
+
+    public func symlink(target: [UInt8], at absolute: String) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in try FileSystem.symlink(target: target, at: n, in: d) }
+    }
+
+    public func readlink(_ absolute: String) throws(Errno) -> [UInt8] {
+        try withParent(absolute) { (d, n) throws(Errno) in try FileSystem.readlink(n, in: d) }
+    }
+
+    public func mknod(_ absolute: String, mode: mode_t, device: dev_t) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in
+            try withCString(n) { (p) throws(Errno) in try retryingSyscall { mknodat(d.rawValue, p, mode, device) } }
+        }
+    }
+
+    /// chmod of the entry itself, never of what a symlink there points to (Linux has no
+    /// `fchmodat(AT_SYMLINK_NOFOLLOW)`: the entry is pinned by an `O_PATH` descriptor, checked, and
+    /// changed through /proc/self/fd).
+    public func chmod(_ absolute: String, mode: mode_t) throws(Errno) {
+        let fd = try open(absolute, flags: sotto_o_path())
+        defer { fd.close() }
+        guard EntryKind(mode: try fd.stat().st_mode) != .symlink else { throw Errno(EOPNOTSUPP) }
+        try retryingSyscall { Glibc.chmod("/proc/self/fd/\(fd.rawValue)", mode) }
+    }
+
+    public func chown(_ absolute: String, uid: uid_t, gid: gid_t) throws(Errno) {
+        try withParent(absolute) { (d, n) throws(Errno) in
+            try withCString(n) { (p) throws(Errno) in try retryingSyscall { fchownat(d.rawValue, p, uid, gid, AT_SYMLINK_NOFOLLOW) } }
+        }
+    }
+
+    /// utimensat without following; `times` may hold UTIME_NOW / UTIME_OMIT.
+    public func setTimes(_ absolute: String, _ times: [timespec]) throws(Errno) {
+        var t = times
+        try withParent(absolute) { (d, n) throws(Errno) in
+            try withCString(n) { (p) throws(Errno) in try retryingSyscall { utimensat(d.rawValue, p, &t, AT_SYMLINK_NOFOLLOW) } }
+        }
+    }
+
+    public func setTimes(_ absolute: String, access: timespec, modification: timespec) throws(Errno) {
+        try setTimes(absolute, [access, modification])
+    }
+
+    // MARK: Directories and small files
+
+    /// The names in a directory below the root (without "." and "..").
+    public func listDirectory(_ absolute: String) throws(Errno) -> [[UInt8]] {
+        let fd = try open(absolute, flags: O_RDONLY | O_DIRECTORY)
+        return try FileSystem.listDirectory(fd)
+    }
+
+    public func syncDirectory(_ absolute: String) throws(Errno) {
+        let fd = try open(absolute, flags: O_RDONLY | O_DIRECTORY)
+        defer { fd.close() }
+        try fd.sync()
+    }
+
+    /// Opens a regular file below the root. `O_NONBLOCK` keeps a FIFO planted in its place from
+    /// blocking the open; anything but a regular file is `wrongType` and closed unread.
+    public func openFile(_ absolute: String, flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        let fd = try open(absolute, flags: flags | O_NONBLOCK, mode: mode)
+        do throws(Errno) {
+            guard EntryKind(mode: try fd.stat().st_mode) == .file else { throw Self.wrongType }
+            // A regular file after all: back to the caller's flags (O_NONBLOCK was only for the open).
+            if flags & O_NONBLOCK == 0 { try retryingSyscall { sotto_fcntl_setfl(fd.rawValue, flags & ~O_CREAT & ~O_EXCL & ~O_TRUNC) } }
+        } catch {
+            fd.close()
+            throw error
+        }
+        return fd
+    }
+
+    /// A small file's bytes (config, `sotto.dirid`, a long name): a regular file only, at most
+    /// `limit` bytes (EFBIG beyond), so neither a FIFO nor a huge file can stall or exhaust a reader.
+    public func readSmallFile(_ absolute: String, limit: Int) throws(Errno) -> [UInt8] {
+        let fd = try openFile(absolute, flags: O_RDONLY)
+        defer { fd.close() }
+        return try fd.readAll(limit: limit)
+    }
+
+    /// Writes a new file (created or truncated), fsyncs it.
+    public func writeFileDurably(_ absolute: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(Errno) {
+        let fd = try openFile(absolute, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        defer { fd.close() }
+        try fd.writeAll(bytes)
+        try fd.sync()
+    }
+}
