@@ -1,0 +1,156 @@
+"""The vault directory in an attacker's hands (a sync peer, a cloud copy): symlinks, FIFOs and
+devices planted in it, and a planted rekey journal. Each attack must fail safe: nothing outside
+the vault read, written, moved or deleted, no hang, a clear error (docs/threat-model.md)."""
+import base64
+import os
+import pathlib
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from conftest import SOTTO, run, sotto
+
+LONG = "interview-" + "x" * 190 + ".txt"  # encrypted, longer than a backing name may be: a container
+# Timeouts below turn a hang (the bug) into a failure; they are not synchronisation.
+HANG = 30
+
+
+def containers(vault_dir, top=True):
+    return [p for p in pathlib.Path(vault_dir).iterdir() if p.name.startswith("sotto.long.")]
+
+
+def outside_copy(tmp_path, container):
+    """An outside folder that looks like `container` (same name and data files)."""
+    outside = tmp_path / "outside"
+    shutil.copytree(container, outside, symlinks=True)
+    return outside
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(folder).iterdir())}
+
+
+def test_a_container_replaced_by_a_symlink_is_never_followed(fresh, tmp_path):
+    fresh.mount()
+    (fresh.mnt / LONG).write_text("the long-named transcript\n")
+    fresh.secret("the long-named transcript")
+    fresh.unmount()
+    [container] = containers(fresh.dir)
+    outside = outside_copy(tmp_path, container)
+    before = snapshot(outside)
+    shutil.rmtree(container)
+    container.symlink_to(outside)
+    fresh.mount()
+    # The name is gone from the mount's view: the planted link is damage, not an entry.
+    assert LONG not in os.listdir(fresh.mnt)
+    with pytest.raises(OSError):
+        (fresh.mnt / LONG).read_text()
+    # rm and mv of the name: before the fix, rm deleted `name` and `data` in the outside folder
+    # and mv moved the outside folder's data into the vault.
+    r = run("rm", "-f", fresh.mnt / LONG, check=False, timeout=HANG)
+    r2 = run("mv", fresh.mnt / LONG, fresh.mnt / "moved.txt", check=False, timeout=HANG)
+    assert r2.returncode != 0 and not (fresh.mnt / "moved.txt").exists()
+    assert snapshot(outside) == before, "the mount changed a folder outside the vault"
+    assert container.is_symlink()
+    fresh.unmount()
+    # fsck names it as damage.
+    f = sotto("fsck", fresh.dir, "--password-file", fresh.pwfile, check=False, timeout=HANG)
+    assert f.returncode == 24 and container.name in f.stdout + f.stderr
+
+
+def test_a_folder_replaced_by_a_symlink_to_an_outside_folder_is_not_entered(fresh, tmp_path):
+    fresh.mount()
+    (fresh.mnt / "notes").mkdir()
+    (fresh.mnt / "notes" / "a.txt").write_text("a note\n")
+    fresh.unmount()
+    # The folder's backing directory, moved out, and a symlink left in its place.
+    [folder] = [p for p in fresh.dir.iterdir() if p.is_dir() and not p.name.startswith("sotto.")]
+    outside = tmp_path / "outside"
+    shutil.move(folder, outside)
+    folder.symlink_to(outside)
+    before = snapshot(outside)
+    fresh.mount()
+    with pytest.raises(OSError):
+        os.listdir(fresh.mnt / "notes")
+    run("rm", "-rf", fresh.mnt / "notes", check=False, timeout=HANG)
+    assert snapshot(outside) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_at_fixed_names_neither_hangs_nor_is_read(fresh, kind):
+    fresh.mount()
+    (fresh.mnt / "calls").mkdir()
+    (fresh.mnt / "calls" / "monday.txt").write_text("monday's call\n")
+    (fresh.mnt / LONG).write_text("long\n")
+    fresh.secret("monday's call")
+    fresh.unmount()
+    [sub] = [p for p in fresh.dir.iterdir() if p.is_dir() and not p.name.startswith("sotto.")]
+    [container] = containers(fresh.dir)
+
+    def plant(path):
+        path.unlink()
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: endless bytes
+
+    plant(sub / "sotto.dirid")
+    plant(container / "name")
+    f = sotto("fsck", fresh.dir, "--password-file", fresh.pwfile, check=False, timeout=HANG)
+    assert f.returncode == 24 and "sotto.dirid" in f.stdout and container.name in f.stdout
+    assert sotto("ls", fresh.dir, "/calls", "--password-file", fresh.pwfile, timeout=HANG).stdout.strip() == "monday.txt"
+    fresh.mount()
+    # Lookups fall back to the listing (sotto.dirid is not an ID file now) and still find the file.
+    r = run("cat", fresh.mnt / "calls" / "monday.txt", timeout=HANG)
+    assert r.stdout == b"monday's call\n"
+    # The container without a readable name file is left out, without blocking the listing.
+    assert LONG not in run("ls", fresh.mnt, timeout=HANG).stdout.decode()
+    fresh.unmount()
+    # The listing's lookup wrote a good sotto.dirid over the planted one (by rename: never opened).
+    assert stat.S_ISREG(os.lstat(sub / "sotto.dirid").st_mode)
+
+
+def plant_v1_journal(vault_dir, entries):
+    """A journal in the unauthenticated version-1 layout an older build wrote."""
+    data = b"sotto-rekey-journal-v1\n"
+    for rel, saved in entries:
+        rel = rel.encode()
+        data += len(rel).to_bytes(2, "big") + rel + saved
+    (vault_dir / "sotto.rekey.journal").write_bytes(data)
+
+
+@pytest.mark.parametrize("rotation", ["none", "interrupted"])
+def test_a_planted_rekey_journal_writes_nothing_outside_the_vault(fresh, tmp_path, rotation):
+    fresh.mount()
+    (fresh.mnt / "session.txt").write_text("session transcript\n")
+    fresh.secret("session transcript")
+    fresh.unmount()
+    victims = tmp_path / "victims"
+    victims.mkdir()
+    precious = b"#!/bin/sh\n# a user's own file, e.g. ~/.bashrc\n" + b"x" * 200
+    for n in ["by-dotdot", "by-absolute", "through-link"]:
+        (victims / n).write_bytes(precious)
+    link_dir = fresh.dir / ("sotto.long." + "A" * 43)
+    link_dir.symlink_to(victims)
+    (victims / "data").write_bytes(precious)
+    if rotation == "interrupted":
+        env = dict(os.environ, SOTTO_TEST_REKEY_INTERRUPT="header:1")
+        cut = subprocess.run([SOTTO, "rekey", str(fresh.dir), "--password-file", str(fresh.pwfile)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert cut.returncode == 75
+    rel_to_victims = os.path.relpath(victims, fresh.dir)
+    attacker = b"\xa5" * 78  # a header's worth of the attacker's bytes
+    plant_v1_journal(fresh.dir, [
+        (rel_to_victims + "/by-dotdot", attacker),
+        (str(victims / "by-absolute"), attacker),
+        (link_dir.name + "/data", attacker),
+    ])
+    sotto("rekey", fresh.dir, "--password-file", fresh.pwfile, timeout=120)
+    for n in ["by-dotdot", "by-absolute", "through-link", "data"]:
+        assert (victims / n).read_bytes() == precious, f"rekey wrote into {n} outside the vault"
+    assert not (fresh.dir / "sotto.rekey.journal").exists()
+    link_dir.unlink()
+    fresh.mount()
+    assert (fresh.mnt / "session.txt").read_text() == "session transcript\n"
