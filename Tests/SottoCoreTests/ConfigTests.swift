@@ -145,4 +145,59 @@ import Testing
         #expect(try bak.unwrapMasterKey(password: secret("old")) != nil)
         #expect(!FileSystem.exists(p + "/sotto.conf.tmp"))
     }
+
+    /// A config is the attacker's to write: it may ask for an unlock that takes half an hour.
+    /// Refused as damage before any KDF runs, with the budget named; `init` cannot write one either.
+    @Test func aConfigAskingForTooMuchKDFWorkIsRefusedUnrun() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        let good = readFile(p + "/sotto.conf")
+        var config = try VaultConfig.parse(good)
+        let huge = Argon2idParameters(memoryKiB: 4 << 20, iterations: 64, parallelism: 4)  // each within the per-slot bounds
+        #expect(huge.isWithinBounds)
+        config.slots = (0..<8).map { i in
+            VaultConfig.Slot(index: i, kdf: huge, salt: [UInt8](repeating: UInt8(i), count: 16), wrappedMasterKey: config.slots[0].wrappedMasterKey)
+        }
+        config.checksum = try Digest.sha256(config.canonicalBytes)  // anyone can recompute the unkeyed checksum
+        writeFile(p + "/sotto.conf", config.serialized())
+        let started = Date()
+        do { _ = try Vault.open(at: p, password: secret("pw")); Issue.record("a config of 8 × 4 GiB × 64 passes was accepted") } catch let e as SottoError {
+            guard case .configDamaged(_, let detail) = e else { Issue.record("got \(e)"); return }
+            #expect(detail.contains("GiB·passes"), "\(detail)")
+        }
+        #expect(Date().timeIntervalSince(started) < 60)  // a guard against running the KDF, not a speed test
+        writeFile(p + "/sotto.conf", good)
+        // Nor can a vault be made or given a slot beyond the budget.
+        let v = try Vault.open(at: p, password: secret("pw"))
+        #expect(throws: SottoError.self) { try v.addSlot(password: secret("second"), kdf: huge) }
+        #expect(try Vault.open(at: p, password: secret("pw")).config.slots.count == 1)
+    }
+
+    /// Every slot is tried until one opens *and* its key authenticates the config: a slot someone
+    /// added that opens with the same password to another key neither wins nor reads as a wrong
+    /// password; the config is reported as modified (and the backup named).
+    @Test func aCraftedSlotThatOpensToAnotherKeyDoesNotDecide() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        let v = try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
+        var config = v.config
+        let junk = try SecretBytes.random(count: VaultKeys.masterKeySize)
+        var crafted = try VaultConfig.makeSlot(index: 0, masterKey: junk, password: secret("pw"), kdf: testKDF, vaultID: config.vaultID)
+        config.slots[0].index = 1
+        config.slots[0] = try VaultConfig.makeSlot(index: 1, masterKey: v.masterKey, password: secret("pw"), kdf: testKDF, vaultID: config.vaultID)
+        crafted.index = 0
+        config.slots.insert(crafted, at: 0)  // the crafted one first: the old rule took it
+        config.checksum = try Digest.sha256(config.canonicalBytes)
+        // The real key authenticates the config here (as if the attacker had it sealed): slot 1 must win.
+        try config.seal(keys: v.keys)
+        writeFile(p + "/sotto.conf", config.serialized())
+        #expect(try Vault.open(at: p, password: secret("pw")).unlockedSlot == 1)
+        // Unsealed (what an attacker without the key can write): damage, not "wrong password".
+        config.mac = [UInt8](repeating: 0, count: 32)
+        writeFile(p + "/sotto.conf", config.serialized())
+        do { _ = try Vault.open(at: p, password: secret("pw")); Issue.record("accepted") } catch let e as SottoError {
+            guard case .configDamaged = e else { Issue.record("got \(e)"); return }
+        }
+    }
 }

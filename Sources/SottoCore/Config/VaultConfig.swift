@@ -127,6 +127,10 @@ public struct VaultConfig: Equatable {
         } else if obj["rekey"] != nil {
             throw .damaged("a \"rekey\" section in a version \(version) config")
         }
+        let cost = (slots + (rekey?.newSlots ?? [])).reduce(UInt64(0)) { $0 + $1.kdf.cost }
+        guard cost <= Argon2idParameters.configBudget else {
+            throw .damaged("its key slots ask for \(cost >> 20) GiB·passes of Argon2id together, more than the \(Argon2idParameters.configBudget >> 20) GiB·passes any config Sotto writes may (a crafted config would make every unlock take very long); refusing to run them")
+        }
         guard let ck = obj["checksum"] as? String, let checksum = Hex.decode(ck), checksum.count == 32,
               let mh = obj["mac"] as? String, let mac = Hex.decode(mh), mac.count == 32 else {
             throw .damaged("\"checksum\" or \"mac\" missing or malformed")
@@ -204,10 +208,32 @@ public struct VaultConfig: Equatable {
 
     /// Tries `password` on every slot; returns the master key and the slot it opened, or nil.
     public func unwrapMasterKey(password: SecretBytes) throws -> (SecretBytes, Int)? {
+        var openedButNotAuthentic = false
         for slot in slots {
-            if let master = try Self.open(slot, password: password, vaultID: vaultID) { return (master, slot.index) }
+            guard let master = try Self.open(slot, password: password, vaultID: vaultID) else { continue }
+            // A slot someone added that opens with this password to another key does not decide:
+            // only a key that also authenticates the config does.
+            if try verifyMAC(keys: VaultKeys(masterKey: master, vaultID: vaultID)) { return (master, slot.index) }
+            openedButNotAuthentic = true
         }
+        if openedButNotAuthentic { throw MACMismatch() }
         return nil
+    }
+
+    /// A slot opened with the password, but no key it gave authenticates the config.
+    public struct MACMismatch: Error {}
+
+    /// Checked before a slot is made (its KDF would run first): whether the slots with one more
+    /// (or one replaced) stay within the budget.
+    func allowsSlot(_ kdf: Argon2idParameters, replacing index: Int? = nil) throws {
+        var probe = slots.filter { $0.index != index }
+        probe.append(Slot(index: index ?? -1, kdf: kdf, salt: [], wrappedMasterKey: []))
+        guard Self.withinKDFBudget(probe) else { throw SottoError.kdfOverBudget }
+    }
+
+    /// Whether `slots` together stay within the KDF budget a config may ask for.
+    public static func withinKDFBudget(_ slots: [Slot]) -> Bool {
+        slots.reduce(UInt64(0)) { $0 + $1.kdf.cost } <= Argon2idParameters.configBudget
     }
 
     /// The master key `slot` wraps, if `password` is that slot's.

@@ -26,6 +26,15 @@ public struct Argon2idParameters: Equatable, Sendable {
             && Self.parallelismRange.contains(parallelism)
     }
 
+    /// Memory times passes (KiB): what one derivation costs in time, up to the parallelism.
+    public var cost: UInt64 { UInt64(memoryKiB) * UInt64(iterations) }
+
+    /// The most all of a config's slots may cost together: a wrong password runs every slot's KDF,
+    /// so a config may not ask for more than eight recommended slots, times a margin of eight
+    /// (12 GiB·passes, some seconds here); an attacker's config asking for eight 4 GiB × 64 slots
+    /// (half an hour per unlock) is refused as damage before any KDF runs.
+    public static let configBudget: UInt64 = recommended.cost * 8 * 8
+
     /// Weaker than the RFC's recommendation (allowed for tests and slow machines; `info` warns).
     public var isWeakerThanRecommended: Bool {
         memoryKiB < Self.recommended.memoryKiB || iterations < Self.recommended.iterations

@@ -5,6 +5,7 @@ extension Vault {
     public func addSlot(password: SecretBytes, kdf: Argon2idParameters) throws -> Int {
         guard password.count > 0 else { throw SottoError.passwordInput("the new password is empty") }
         guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        try config.allowsSlot(kdf)
         guard let index = (0..<VaultConfig.maxSlots).first(where: { i in !config.slots.contains { $0.index == i } }) else {
             throw SottoError.keySlot("all \(VaultConfig.maxSlots) key slots are in use: remove one first ('sotto key remove')")
         }

@@ -54,11 +54,8 @@ public final class Rekeying {
                              otherSlotPassword: (VaultConfig.Slot) throws -> SecretBytes?) throws -> Rekeying {
         let config = try Vault.readConfig(at: path)
         let lock = try VaultLock.exclusive(path)
-        guard let (oldMaster, slot) = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
+        let (oldMaster, slot) = try Vault.unlock(config, at: path, password: password)
         let old = try Vault(path: path, config: config, masterKey: oldMaster, slot: slot)
-        guard try config.verifyMAC(keys: old.keys) else {
-            throw SottoError.configDamaged(path: path, detail: "authentication failed (MAC mismatch): the config was modified by something other than sotto")
-        }
         let wrapKey = try VaultKeys.rekeyWrap(masterKey: oldMaster, vaultID: config.vaultID)
         var pending = config
         let newMaster: SecretBytes

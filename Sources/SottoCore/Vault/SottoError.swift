@@ -107,3 +107,10 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
 public func io<T>(_ operation: String, _ path: @autoclosure () -> String, _ body: () throws(Errno) -> T) throws(SottoError) -> T {
     do { return try body() } catch { throw SottoError.io(operation: operation, path: path(), errno: error) }
 }
+
+extension SottoError {
+    /// Key slots that would together ask for more Argon2id work than a config may.
+    static var kdfOverBudget: SottoError {
+        .invalidArgument("the key slots would together ask for more Argon2id work than a vault may (\(Argon2idParameters.configBudget >> 20) GiB·passes of memory × time over all slots): choose a smaller --kdf-memory or --kdf-time")
+    }
+}

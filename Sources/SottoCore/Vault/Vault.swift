@@ -36,6 +36,7 @@ public final class Vault {
     public static func create(at path: String, password: SecretBytes, kdf: Argon2idParameters = .recommended,
                               blockSize: Int = defaultBlockSize) throws -> Vault {
         guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        guard kdf.cost <= Argon2idParameters.configBudget else { throw SottoError.kdfOverBudget }
         guard ContentLayout.allowedBlockSizes.contains(blockSize) else {
             throw SottoError.invalidArgument("block size must be one of \(ContentLayout.allowedBlockSizes)")
         }
@@ -106,12 +107,19 @@ public final class Vault {
         let config = try readConfig(at: path)
         // Half the names and file keys are under the next master key: only `sotto rekey` may go on.
         guard config.rekey == nil else { throw SottoError.rekeyInProgress(path: path) }
-        guard let (masterKey, slot) = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
-        let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: slot)
-        guard try config.verifyMAC(keys: vault.keys) else {
+        let (masterKey, slot) = try unlock(config, at: path, password: password)
+        return try Vault(path: path, config: config, masterKey: masterKey, slot: slot)
+    }
+
+    /// The master key and slot of the first slot `password` opens whose key also authenticates
+    /// the whole config (every slot is tried: a crafted slot cannot shadow a real one).
+    static func unlock(_ config: VaultConfig, at path: String, password: SecretBytes) throws -> (SecretBytes, Int) {
+        do {
+            guard let opened = try config.unwrapMasterKey(password: password) else { throw SottoError.wrongPassword }
+            return opened
+        } catch is VaultConfig.MACMismatch {
             throw SottoError.configDamaged(path: path, detail: "authentication failed (MAC mismatch): the config was modified by something other than sotto")
         }
-        return vault
     }
 
     // MARK: Password
@@ -123,6 +131,7 @@ public final class Vault {
         let old = config.slots.first { $0.index == unlockedSlot }!
         let params = kdf ?? old.kdf
         guard params.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
+        try config.allowsSlot(params, replacing: unlockedSlot)
         var updated = config
         let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params, vaultID: config.vaultID)
         updated.slots = updated.slots.map { $0.index == unlockedSlot ? slot : $0 }
@@ -147,6 +156,7 @@ public final class Vault {
     /// same way: before the change (`.previous`) or after it (`.updated`).
     static func writeConfig(_ config: VaultConfig, in tree: BackingTree, backup: ConfigBackup) throws {
         let configPath = tree.path + "/" + BackingName.configFile
+        guard VaultConfig.withinKDFBudget(config.slots + (config.rekey?.newSlots ?? [])) else { throw SottoError.kdfOverBudget }
         if case .previous = backup {
             let current = try io("read config", configPath) { () throws(Errno) in try tree.readSmallFile(configPath, limit: VaultConfig.maxSize) }
             try replaceDurably(tree, BackingName.configBackupFile, current)
