@@ -34,7 +34,7 @@ public final class Log: @unchecked Sendable {
     }
 
     private func write(_ priority: Int32, _ message: String) {
-        let clean = message.replacingOccurrences(of: "\n", with: " ")
+        let clean = TerminalText.escaped(message)  // one line, and no name from the vault can drive a terminal
         if let fd {
             let stamp = TimeFormat.format(Int(time(nil)), "%Y-%m-%dT%H:%M:%SZ")
             let line = "\(stamp) sotto[\(getpid())] \(priority == LOG_ERR ? "error" : "info"): \(clean)\n"

@@ -43,9 +43,9 @@ struct Fsck: ParsableCommand {
             print(slotLine)
             for f in report.findings {
                 let label = f.severity == .damage ? "DAMAGE " : "warning"
-                print("\(label) \(f.plainPath ?? "(name unreadable)"): \(f.problem) [vault: \(f.vaultPath)]")
+                print(TerminalText.escaped("\(label) \(f.plainPath ?? "(name unreadable)"): \(f.problem) [vault: \(f.vaultPath)]"))
             }
-            for m in moved { print("moved aside: \(m.from) -> \(m.to)") }
+            for m in moved { print(TerminalText.escaped("moved aside: \(m.from) -> \(m.to)")) }
             let summary = "\(report.files) files (\(report.bytes) bytes), \(report.directories) folders, \(report.symlinks) symlinks checked"
             print(report.isClean ? "clean: \(summary)" : "\(report.damageCount) damaged: \(summary)")
         }

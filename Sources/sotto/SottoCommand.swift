@@ -53,8 +53,9 @@ struct Sotto: ParsableCommand {
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 
+    /// One message on stderr; names in it may come from the vault directory, so it is escaped.
     static func report(_ message: String) {
-        let line = "sotto: " + message + "\n"
+        let line = "sotto: " + TerminalText.escaped(message) + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 }

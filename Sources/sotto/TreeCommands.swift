@@ -348,11 +348,11 @@ struct List: ParsableCommand {
         }
         var out = ""
         for row in rows {
-            let name = String(decoding: row.name, as: UTF8.self)
+            let name = TerminalText.escaped(String(decoding: row.name, as: UTF8.self))
             if long {
                 let size = v.plaintextSize(of: row.entry).map(String.init) ?? "damaged"
                 var line = "\(modeString(row.entry)) \(pad(size, 12)) \(timeString(row.entry.info.st_mtim.tv_sec)) \(name)"
-                if row.entry.kind == .symlink, let t = try? v.readSymlink(row.entry) { line += " -> " + String(decoding: t, as: UTF8.self) }
+                if row.entry.kind == .symlink, let t = try? v.readSymlink(row.entry) { line += " -> " + TerminalText.escaped(String(decoding: t, as: UTF8.self)) }
                 out += line + "\n"
             } else {
                 out += name + (row.entry.kind == .directory ? "/" : "") + "\n"

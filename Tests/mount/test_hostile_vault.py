@@ -154,3 +154,28 @@ def test_a_planted_rekey_journal_writes_nothing_outside_the_vault(fresh, tmp_pat
     link_dir.unlink()
     fresh.mount()
     assert (fresh.mnt / "session.txt").read_text() == "session transcript\n"
+
+
+def test_names_with_escape_codes_reach_no_terminal_raw(fresh):
+    """A foreign name planted in the vault and a plaintext name with escape codes: `sotto ls`,
+    `sotto fsck` and the mount log show them escaped, never as raw ESC/BEL/CSI bytes."""
+    evil = "title\x1b]0;pwned\x07-\x1b[2J-\u009b31m-\u202egnp.exe"
+    fresh.mount()
+    (fresh.mnt / evil).write_text("named by a prankster\n")
+    fresh.unmount()
+    (fresh.dir / ("planted" + evil)).write_text("foreign\n")
+    outputs = [
+        sotto("ls", fresh.dir, "/", "--password-file", fresh.pwfile),
+        sotto("ls", "-l", fresh.dir, "/", "--password-file", fresh.pwfile),
+        sotto("fsck", fresh.dir, "--password-file", fresh.pwfile, check=False),
+    ]
+    fresh.mount()
+    os.listdir(fresh.mnt)  # the listing logs the foreign name it leaves out
+    fresh.unmount()
+    texts = [o.stdout + o.stderr for o in outputs] + [fresh.log.read_text()]
+    for t in texts:
+        for raw in ["\x1b", "\x07", "\u009b", "\u202e"]:
+            assert raw not in t, f"raw {raw!r} in: {t!r}"
+    assert "title\\x1b]0;pwned\\x07" in texts[0]  # the user's own name, shown escaped
+    assert "planted" in texts[2] and "\\u{202e}" in texts[2]
+    assert "planted" in texts[3] and "\\x1b[2J" in texts[3]
