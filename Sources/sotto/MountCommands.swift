@@ -94,9 +94,8 @@ struct MountCommand: ParsableCommand {
 
     /// Runs the filesystem in this process until it is unmounted.
     private func serve(_ opened: Vault, mountpoint mp: String) throws {
-        _ = sotto_set_not_dumpable()  // no core dump, no ptrace by other users: the keys are in memory
-        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
+        // Not dumpable, no core dump: set by Sotto.main before the password was read (this
+        // daemon is `sotto mount` started again, so its main set them too).
         umask(0o077)  // anything made without an explicit mode stays private
         let log = try Log(path: logFile.map { FileSystem.canonicalPath($0) }, alsoStderr: foreground)
         _ = chdir("/")  // do not keep the launcher's working directory busy

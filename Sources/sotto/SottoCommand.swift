@@ -1,5 +1,6 @@
 import ArgumentParser
 import SottoCore
+import CSottoShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,11 @@ struct Sotto: ParsableCommand {
 
     /// Runs the command and maps every failure to one line on stderr and a documented exit code.
     static func main() {
+        // Before anything can hold a password or a key, for every command: no core dump (which
+        // would write them to disk) and no ptrace or /proc/PID/mem by other processes of the user.
+        _ = sotto_set_not_dumpable()
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
         let code: Int32
         do {
             var command = try parseAsRoot()

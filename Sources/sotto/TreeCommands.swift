@@ -181,6 +181,7 @@ struct Import: ParsableCommand {
         defer { fd.close() }
         var same = true
         var buf = [UInt8](repeating: 0, count: 1 << 16)
+        defer { wipe(&buf) }  // it held the source's plaintext
         try v.readFile(entry) { chunk in
             var offset = 0
             while same && offset < chunk.count {

@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -179,3 +180,29 @@ def test_names_with_escape_codes_reach_no_terminal_raw(fresh):
     assert "title\\x1b]0;pwned\\x07" in texts[0]  # the user's own name, shown escaped
     assert "planted" in texts[2] and "\\u{202e}" in texts[2]
     assert "planted" in texts[3] and "\\x1b[2J" in texts[3]
+
+
+@pytest.mark.parametrize("command", [["cat", "/x"], ["export", "/", "out"], ["rekey"], ["passwd"], ["mount", "MNT"]])
+def test_no_core_dump_before_the_password_is_read(fresh, command):
+    """Every command that takes a password has core dumps off (and is not dumpable, set by the
+    same call) while it waits for the password, before it has read a byte of it."""
+    args = [a if a != "MNT" else str(fresh.mnt) for a in command]
+    p = subprocess.Popen([SOTTO, command[0], str(fresh.dir), *args[1:], "--password-stdin"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=fresh.base)
+    try:
+        # Wait (bounded) until it blocks reading stdin: its wchan shows a pipe read.
+        deadline = time.monotonic() + HANG
+        while time.monotonic() < deadline:
+            limits = pathlib.Path(f"/proc/{p.pid}/limits").read_text()
+            syscall = pathlib.Path(f"/proc/{p.pid}/syscall").read_text().split()
+            if syscall and syscall[0] == "0" and int(syscall[1], 16) == 0:  # read(0, …)
+                break
+            os.sched_yield()
+        else:
+            pytest.fail("the command never waited for its password")
+        assert p.poll() is None
+        core = next(l for l in limits.splitlines() if l.startswith("Max core file size"))
+        assert core.split()[4:6] == ["0", "0"], core
+    finally:
+        p.kill()
+        p.wait()

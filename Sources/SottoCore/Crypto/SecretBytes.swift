@@ -10,6 +10,12 @@ import Glibc
 /// (passwords) get their own page-aligned allocation, locked the same way; pages are never shared
 /// between the two, so one secret's unlock never releases a neighbour's page. Bytes are wiped with
 /// `OPENSSL_cleanse` when the value is released, and `description` never shows them.
+/// Zeroes an ordinary array that held key or plaintext bytes before it is freed (best effort: a
+/// copy Swift made earlier is not reached; `SecretBytes` is for what must not be copied at all).
+public func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { memsetZero($0, $0.count) }
+}
+
 public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public let count: Int
     private let base: UnsafeMutableRawPointer

@@ -69,7 +69,9 @@ public final class CodecScratch: @unchecked Sendable {
 
     private static func grow(_ b: inout UnsafeMutableRawBufferPointer, _ n: Int) -> UnsafeMutableRawBufferPointer {
         if b.count < n {
-            if b.count > 0 { b.deallocate() }
+            // A reply buffer held plaintext; the others only ciphertext and nonces, but a wipe of a
+            // buffer that is outgrown (rare: it only grows) costs nothing that matters.
+            if b.count > 0 { OPENSSL_cleanse(b.baseAddress, b.count); b.deallocate() }
             b = .allocate(byteCount: max(n, 4096), alignment: 64)
         }
         return UnsafeMutableRawBufferPointer(rebasing: b[0..<n])

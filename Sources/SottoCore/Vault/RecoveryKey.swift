@@ -25,9 +25,10 @@ public enum RecoveryKey {
     /// A new key: the text to show once, and the slot password it stands for.
     public static func generate() throws -> (display: String, password: SecretBytes) {
         let key = try SecretBytes.random(count: keyBytes)
-        let bytes = key.withUnsafeBytes { Array($0) }
-        let display = try format(bytes + Array(Digest.sha256(bytes).prefix(checksumBytes)))
-        return (display, SecretBytes(copying: Array(base32(bytes).utf8)))
+        var bytes = key.withUnsafeBytes { Array($0) }
+        var withChecksum = bytes + Array(try Digest.sha256(bytes).prefix(checksumBytes))
+        defer { wipe(&bytes); wipe(&withChecksum) }
+        return (try format(withChecksum), password(for: bytes))
     }
 
     /// The slot password for a typed key; spaces, dashes and case do not matter, and 0, 1 and 8
@@ -52,16 +53,28 @@ public enum RecoveryKey {
         guard symbols.count == (total + 4) / 5 else { throw ParseError.wrongLength(symbols.count) }
         var bits = [UInt8]()
         for s in symbols { for i in (0..<5).reversed() { bits.append((s >> UInt8(i)) & 1) } }
+        defer { wipe(&symbols); wipe(&bits) }
         var bytes = [UInt8](repeating: 0, count: keyBytes + checksumBytes)
+        defer { wipe(&bytes) }
         for i in 0..<(bytes.count * 8) where bits[i] == 1 { bytes[i / 8] |= 0x80 >> UInt8(i % 8) }
-        let key = Array(bytes[0..<keyBytes])
+        var key = Array(bytes[0..<keyBytes])
+        defer { wipe(&key) }
         guard Digest.constantTimeEqual(Array(try Digest.sha256(key).prefix(checksumBytes)), Array(bytes[keyBytes...])) else {
             throw ParseError.checksum
         }
-        return SecretBytes(copying: Array(base32(key).utf8))
+        return password(for: key)
     }
 
-    static func base32(_ bytes: [UInt8]) -> String {
+    /// The slot password for key bytes: their base32, built and handed over without a String.
+    static func password(for key: [UInt8]) -> SecretBytes {
+        var text = base32Bytes(key)
+        defer { wipe(&text) }
+        return SecretBytes(copying: text)
+    }
+
+    static func base32(_ bytes: [UInt8]) -> String { String(decoding: base32Bytes(bytes), as: UTF8.self) }
+
+    static func base32Bytes(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8]()
         var acc = 0, bits = 0
         for b in bytes {
@@ -73,11 +86,12 @@ public enum RecoveryKey {
             }
         }
         if bits > 0 { out.append(alphabet[(acc << (5 - bits)) & 31]) }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     static func format(_ bytes: [UInt8]) throws -> String {
-        let text = Array(base32(bytes).utf8)
+        var text = base32Bytes(bytes)
+        defer { wipe(&text) }
         return stride(from: 0, to: text.count, by: 5).map { String(decoding: text[$0..<min($0 + 5, text.count)], as: UTF8.self) }
             .joined(separator: "-")
     }
