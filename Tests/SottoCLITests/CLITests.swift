@@ -213,7 +213,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let good = FileManager.default.contents(atPath: conf)!
         FileManager.default.createFile(atPath: conf, contents: good.prefix(good.count / 2))
         try expectFailure(["cat", vault, "/a.txt"] + s.pw, code: 11, mentions: "damaged", unchanged: vault)
-        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 7").utf8))
+        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 9").utf8))
         try expectFailure(["ls", vault] + s.pw, code: 13, mentions: "newer than this build", unchanged: vault)
         try FileManager.default.removeItem(atPath: conf)
         try expectFailure(["ls", vault] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: vault)

@@ -93,8 +93,8 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
-        try mutateConfig(p) { $0["version"] = 5; $0["someNewField"] = "x" }
-        #expect(throws: SottoError.unsupportedVersion(found: 5, supported: 4)) { try Vault.readConfig(at: p) }
+        try mutateConfig(p) { $0["version"] = 9; $0["someNewField"] = "x" }
+        #expect(throws: SottoError.unsupportedVersion(found: 9, supported: 8)) { try Vault.readConfig(at: p) }
     }
 
     /// Even versions exist only while a rekey runs (4 for a version 3 vault): the section
@@ -107,7 +107,7 @@ import Testing
         _ = try Rekeying.begin(at: p, password: secret("pw")) { _ in nil }  // started, never run
         let text = readFile(p + "/sotto.conf")
         let c = try VaultConfig.parse(text)
-        #expect(c.version == 4 && c.rekey?.newSlots.map(\.index) == [0])
+        #expect(c.version == 8 && c.rekey?.newSlots.map(\.index) == [0] && c.rekey?.wrappedNewMasterKey == nil)
         #expect(c.serialized() == text)
         #expect(throws: SottoError.rekeyInProgress(path: p)) { try Vault.open(at: p, password: secret("pw")) }
         func expectDamaged(_ body: (inout [String: Any]) -> Void) throws {
@@ -118,13 +118,56 @@ import Testing
         try expectDamaged { $0["version"] = 1 }
         try expectDamaged { $0["version"] = 3 }
         try expectDamaged { $0["rekey"] = nil }
-        try expectDamaged { j in
+        try expectDamaged { j in  // a key chain in a version that never has one
             var r = j["rekey"] as! [String: Any]
-            var w = Base64URL.decode(r["wrappedNewMasterKey"] as! String)!
-            w[30] ^= 1
-            r["wrappedNewMasterKey"] = Base64URL.encode(w)
+            r["wrappedNewMasterKey"] = Base64URL.encode([UInt8](repeating: 7, count: 60))
             j["rekey"] = r
         }
+        try expectDamaged { j in
+            var r = j["rekey"] as! [String: Any]
+            var slots = r["newSlots"] as! [[String: Any]]
+            var w = Base64URL.decode(slots[0]["wrappedMasterKey"] as! String)!
+            w[30] ^= 1
+            slots[0]["wrappedMasterKey"] = Base64URL.encode(w)
+            r["newSlots"] = slots
+            j["rekey"] = r
+        }
+    }
+
+    /// The attack on the old rekey: someone with a copy of the config from before the rotation,
+    /// the password of a slot the rotation drops, and the mid-rotation config (any sync tool
+    /// uploads it) must not get the new master key. Since version 6 nothing on disk wraps the new
+    /// key under the old one: only the kept slots' passwords open it.
+    @Test func aDroppedPasswordAndAnOldConfigDoNotOpenTheNewKey() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let p = dir.file("v")
+        let v = try Vault.create(at: p, password: secret("kept"), kdf: testKDF)
+        try v.addSlot(password: secret("dropped"), kdf: testKDF)
+        let oldCopy = try Vault.readConfig(at: p)  // what a sync tool's history keeps
+        do {  // started and cut off before any entry moved (its lock goes with it)
+            let rekeying = try Rekeying.begin(at: p, password: secret("kept")) { _ in nil }  // drops slot 1
+            #expect(rekeying.droppedSlots == [1])
+        }
+        let mid = try Vault.readConfig(at: p)
+        // The attacker's keys: the old master key (old copy + dropped password), and all it derives.
+        let (oldMaster, _) = try #require(try oldCopy.unwrapMasterKey(password: secret("dropped")))
+        let chainKey = try VaultKeys.rekeyWrap(masterKey: oldMaster, vaultID: mid.vaultID)
+        // No field of the mid-rotation config opens under it, and no new slot opens with the dropped password.
+        #expect(mid.rekey?.wrappedNewMasterKey == nil)
+        for field in [mid.slots, mid.rekey!.newSlots].flatMap({ $0 }).map(\.wrappedMasterKey) {
+            #expect(try KeyWrap.unwrap(field, under: chainKey, aad: VaultConfig.PendingRekey.associatedData(vaultID: mid.vaultID)) == nil)
+        }
+        for s in mid.rekey!.newSlots { #expect(try VaultConfig.open(s, password: secret("dropped"), vaultID: mid.vaultID) == nil) }
+        // Resuming with the dropped password is refused with a clear message; the kept one finishes.
+        do { _ = try Rekeying.begin(at: p, password: secret("dropped")) { _ in nil }; Issue.record("resumed with a dropped slot's password") } catch let e as SottoError {
+            guard case .keySlot(let m) = e else { Issue.record("got \(e)"); return }
+            #expect(m.contains("kept slot (0)"), "\(m)")
+        }
+        _ = try Rekeying.begin(at: p, password: secret("kept")) { _ in nil }.run()
+        let after = try Vault.open(at: p, password: secret("kept"))
+        #expect(after.config.version == 3 && after.config.slots.map(\.index) == [0])
+        #expect(throws: SottoError.wrongPassword) { try Vault.open(at: p, password: secret("dropped")) }
+        #expect(!after.keys.fileKeyWrap.isEqual(to: try VaultKeys(masterKey: oldMaster, vaultID: mid.vaultID).fileKeyWrap))
     }
 
     @Test func passwdKeepsContentRejectsOldPasswordAndTouchesNoFile() throws {

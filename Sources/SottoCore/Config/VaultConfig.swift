@@ -9,20 +9,28 @@ import Foundation
 /// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
 public struct VaultConfig: Equatable {
     /// The newest config version this build reads.
-    public static let currentVersion = 4
+    public static let currentVersion = 8
     /// Odd versions are layouts: 1, and 3 (every directory also names its primary ID in
-    /// `sotto.dirid`, so a lookup never lists a directory). Each even version is the odd one
-    /// below it while `sotto rekey` runs (2: layout 1, 4: layout 3), so a build that does not know
-    /// rekeying refuses a half-rekeyed vault instead of misreading it.
+    /// `sotto.dirid`, so a lookup never lists a directory). Even versions are a layout while
+    /// `sotto rekey` runs, so a build that does not know rekeying refuses a half-rekeyed vault
+    /// instead of misreading it: 2 and 4 (layouts 1 and 3, written by builds before 0.5) kept the
+    /// new master key wrapped under a key derived from the old one — a key chain that handed the
+    /// new key to anyone holding the old one; 6 and 8 (layouts 1 and 3) keep it only in the new
+    /// slots, under the kept passwords. A 2 or 4 is migrated to 6 or 8 when the rotation resumes.
     public static let newVaultVersion = 3
     public static let firstPrimaryIDVersion = 3
 
     /// Whether a config of `version` describes a vault in the middle of a rekey.
     public static func isRekeyVersion(_ version: Int) -> Bool { version.isMultiple(of: 2) }
     /// The layout version of a config version (what it is once no rekey runs).
-    public static func layoutVersion(_ version: Int) -> Int { isRekeyVersion(version) ? version - 1 : version }
-    /// The version a rekey of a vault at `version` writes while it runs.
-    public static func rekeyVersion(of version: Int) -> Int { layoutVersion(version) + 1 }
+    public static func layoutVersion(_ version: Int) -> Int {
+        guard isRekeyVersion(version) else { return version }
+        return version >= firstUnchainedRekeyVersion ? version - 5 : version - 1
+    }
+    /// The version a rekey of a vault at `version` writes while it runs (6 or 8).
+    public static func rekeyVersion(of version: Int) -> Int { layoutVersion(version) + 5 }
+    /// Rekey versions from here on carry no key chain.
+    static let firstUnchainedRekeyVersion = 6
 
     /// Whether directories made in this vault get a `sotto.dirid` file.
     public var writesPrimaryIDFiles: Bool { Self.layoutVersion(version) >= Self.firstPrimaryIDVersion }
@@ -49,11 +57,12 @@ public struct VaultConfig: Equatable {
         }
     }
 
-    /// A master-key rotation in progress (an even config version): the new master key, wrapped under a
-    /// key derived from the current one, and the slots that will replace the current ones.
+    /// A master-key rotation in progress (an even config version): the slots that will replace the
+    /// current ones, each wrapping the new master key under a kept password. Versions 2 and 4 also
+    /// held the new key wrapped under a key derived from the old one (nil from version 6 on).
     public struct PendingRekey: Equatable {
-        /// nonce(12) || encrypted new master key(32) || tag(16)
-        public var wrappedNewMasterKey: [UInt8]
+        /// nonce(12) || encrypted new master key(32) || tag(16); only in versions 2 and 4.
+        public var wrappedNewMasterKey: [UInt8]?
         public var newSlots: [Slot]
 
         static func associatedData(vaultID: [UInt8]) -> [UInt8] { Array("sotto-rekey-v2|vault=\(Hex.encode(vaultID))".utf8) }
@@ -80,7 +89,7 @@ public struct VaultConfig: Equatable {
         for slot in slots.sorted(by: { $0.index < $1.index }) { s += line(slot) }
         // The rekey lines exist only in even (rekeying) versions.
         if let rekey {
-            s += "rekey wrapped=\(Hex.encode(rekey.wrappedNewMasterKey))\n"
+            s += rekey.wrappedNewMasterKey.map { "rekey wrapped=\(Hex.encode($0))\n" } ?? "rekey unchained\n"
             for slot in rekey.newSlots.sorted(by: { $0.index < $1.index }) { s += "new " + line(slot) }
         }
         return Array(s.utf8)
@@ -118,10 +127,19 @@ public struct VaultConfig: Equatable {
         let slots = try parseSlots(rawSlots, what: "key slot")
         var rekey: PendingRekey?
         if isRekeyVersion(version) {
-            guard let raw = obj["rekey"] as? [String: Any], let wB64 = raw["wrappedNewMasterKey"] as? String,
-                  let wrapped = Base64URL.decode(wB64), wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize,
+            let chained = version < firstUnchainedRekeyVersion
+            guard let raw = obj["rekey"] as? [String: Any],
                   let rawNew = raw["newSlots"] as? [[String: Any]], !rawNew.isEmpty, rawNew.count <= maxSlots else {
                 throw .damaged("version \(version) config without a well-formed \"rekey\" section")
+            }
+            var wrapped: [UInt8]?
+            if chained {
+                guard let wB64 = raw["wrappedNewMasterKey"] as? String, let w = Base64URL.decode(wB64), w.count == KeyWrap.wrappedSize else {
+                    throw .damaged("version \(version) config without a well-formed \"rekey\" section")
+                }
+                wrapped = w
+            } else if raw["wrappedNewMasterKey"] != nil {
+                throw .damaged("a version \(version) config holds a key chain (\"wrappedNewMasterKey\"), which that version never writes")
             }
             rekey = PendingRekey(wrappedNewMasterKey: wrapped, newSlots: try parseSlots(rawNew, what: "new key slot"))
         } else if obj["rekey"] != nil {
@@ -186,7 +204,8 @@ public struct VaultConfig: Equatable {
         }
         s += "  \"slots\": [\n" + json(slots, indent: "    ") + "\n  ],\n"
         if let rekey {
-            s += "  \"rekey\": {\n    \"wrappedNewMasterKey\": \"\(Base64URL.encode(rekey.wrappedNewMasterKey))\",\n"
+            s += "  \"rekey\": {\n"
+            if let w = rekey.wrappedNewMasterKey { s += "    \"wrappedNewMasterKey\": \"\(Base64URL.encode(w))\",\n" }
             s += "    \"newSlots\": [\n" + json(rekey.newSlots, indent: "      ") + "\n    ]\n  },\n"
         }
         s += "  \"checksum\": \"\(Hex.encode(checksum))\",\n"

@@ -56,14 +56,29 @@ public final class Rekeying {
         let lock = try VaultLock.exclusive(path)
         let (oldMaster, slot) = try Vault.unlock(config, at: path, password: password)
         let old = try Vault(path: path, config: config, masterKey: oldMaster, slot: slot)
-        let wrapKey = try VaultKeys.rekeyWrap(masterKey: oldMaster, vaultID: config.vaultID)
         var pending = config
         let newMaster: SecretBytes
         let resumed: Bool
-        if let rekey = config.rekey {
-            guard let m = try KeyWrap.unwrap(rekey.wrappedNewMasterKey, under: wrapKey,
-                                             aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)) else {
+        if let rekey = config.rekey, let chained = rekey.wrappedNewMasterKey {
+            // Version 2 or 4 (an older build's rotation): its key chain opens the new key once
+            // more, and goes: the config is rewritten as 6 or 8, the new key only in the new slots.
+            let wrapKey = try VaultKeys.rekeyWrap(masterKey: oldMaster, vaultID: config.vaultID)
+            guard let m = try KeyWrap.unwrap(chained, under: wrapKey, aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)) else {
                 throw SottoError.configDamaged(path: path, detail: "the rekey in progress does not open with this vault's key")
+            }
+            newMaster = m
+            pending.rekey!.wrappedNewMasterKey = nil
+            pending.version = VaultConfig.rekeyVersion(of: config.version)
+            try pending.seal(keys: old.keys)
+            try Vault.writeConfig(pending, in: old.tree, backup: .updated)
+            resumed = true
+        } else if let rekey = config.rekey {
+            // The new key exists only in the new slots: a kept slot's password opens it, a dropped
+            // slot's (or an old config copy's) cannot.
+            guard let s = rekey.newSlots.first(where: { $0.index == slot }),
+                  let m = try VaultConfig.open(s, password: password, vaultID: config.vaultID) else {
+                let kept = rekey.newSlots.map { String($0.index) }.joined(separator: ", ")
+                throw SottoError.keySlot("this password opens key slot \(slot), which the rekey in progress drops: finish it with the password of a kept slot (\(kept))")
             }
             newMaster = m
             resumed = true
@@ -84,9 +99,7 @@ public final class Rekeying {
                 }
                 newSlots.append(try VaultConfig.makeSlot(index: s.index, masterKey: newMaster, password: pw, kdf: s.kdf, vaultID: config.vaultID))
             }
-            pending.rekey = VaultConfig.PendingRekey(
-                wrappedNewMasterKey: try KeyWrap.wrap(newMaster, under: wrapKey, aad: VaultConfig.PendingRekey.associatedData(vaultID: config.vaultID)),
-                newSlots: newSlots)
+            pending.rekey = VaultConfig.PendingRekey(wrappedNewMasterKey: nil, newSlots: newSlots)
             pending.version = VaultConfig.rekeyVersion(of: config.version)
             try pending.seal(keys: old.keys)
             // The backup follows the config: no copy Sotto keeps opens the pre-rekey vault alone.
