@@ -206,3 +206,33 @@ def test_no_core_dump_before_the_password_is_read(fresh, command):
     finally:
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("name_length", [127, 255])
+def test_a_4000_byte_path_can_be_made_listed_renamed_and_removed(vault, name_length):
+    """Encrypted, a plaintext path of 4,000 bytes is about 6 KB (127-byte names) or needs a
+    long-name container per component (255-byte names): longer than PATH_MAX either way or close
+    to it. The backing tree is walked in steps, so the plaintext limit is the kernel's, not ours."""
+    count = 3968 // (name_length + 1)
+    names = [(f"{i:03d}-" + "d" * name_length)[:name_length] for i in range(count)]
+    rel = "/".join(names)
+    leaf = "f" * (4000 - len(rel) - 1)
+    assert len(rel + "/" + leaf) == 4000 and len(leaf) <= 255
+    top = str(vault.mnt / names[0])
+    deep = str(vault.mnt / rel)
+    assert len(deep + "/" + leaf) < 4096  # one path argument for the programs below
+    os.makedirs(deep)
+    pathlib.Path(deep, leaf).write_text("at the bottom\n")
+    vault.secret("at the bottom")
+    assert os.listdir(deep) == [leaf]
+    os.rename(os.path.join(deep, leaf), os.path.join(deep, leaf[:-1] + "g"))
+    assert pathlib.Path(deep, leaf[:-1] + "g").read_text() == "at the bottom\n"
+    # The whole tree moves with its first folder (shorter by one byte, so the path still fits).
+    moved_top = top[:-1]
+    os.rename(top, moved_top)
+    moved = moved_top + deep[len(top):]
+    assert os.listdir(moved) == [leaf[:-1] + "g"]
+    vault.remount()
+    assert pathlib.Path(moved, leaf[:-1] + "g").read_text() == "at the bottom\n"
+    shutil.rmtree(moved_top)
+    assert os.listdir(vault.mnt) == []

@@ -49,11 +49,32 @@ public final class BackingTree: @unchecked Sendable {
         return errno == ENOSYS
     }()
 
+    /// The longest path handed to one openat2. The kernel takes at most PATH_MAX (4096) bytes per
+    /// path argument, and encrypted names are about 4/3 of the plaintext ones: a plaintext path
+    /// near PATH_MAX can be 6 KB in the vault. Longer paths are opened in steps, each step's
+    /// directory the base of the next (still beneath it, still without symlinks).
+    static let maxResolvedLength = 3072
+
     func open(relative rel: [UInt8], flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
         let all = flags | O_NOFOLLOW | O_CLOEXEC
         if Self.useWalk { return try walk(rel, flags: all, mode: mode) }
+        var base = root, rest = rel[...]
+        var step: FileDescriptor?
+        defer { step?.close() }
+        while rest.count > Self.maxResolvedLength {
+            guard let cut = rest[..<(rest.startIndex + Self.maxResolvedLength)].lastIndex(of: 0x2F) else { throw Errno.nameTooLong }
+            let next = try Self.openBeneath(base, Array(rest[..<cut]), sotto_o_path() | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
+            step?.close()
+            step = next
+            base = next
+            rest = rest[(cut + 1)...]
+        }
+        return try Self.openBeneath(base, Array(rest), all, mode)
+    }
+
+    private static func openBeneath(_ base: FileDescriptor, _ rel: [UInt8], _ flags: Int32, _ mode: mode_t) throws(Errno) -> FileDescriptor {
         let fd = try withCString(rel) { (p) throws(Errno) -> Int32 in
-            try retryingSyscall { sotto_openat2_beneath(root.rawValue, p, all, UInt32(mode)) }
+            try retryingSyscall { sotto_openat2_beneath(base.rawValue, p, flags, UInt32(mode)) }
         }
         return FileDescriptor(rawValue: fd)
     }
