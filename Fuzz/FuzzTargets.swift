@@ -10,6 +10,7 @@ private final class FuzzState: @unchecked Sendable {
     let keys: VaultKeys
     let gcm: AESGCM
     let header: FileHeader
+    let journalMAC = SecretBytes(copying: [UInt8](repeating: 9, count: 32))
     init() {
         let master = SecretBytes(copying: [UInt8](repeating: 7, count: 32))
         keys = try! VaultKeys(masterKey: master, vaultID: [UInt8](repeating: 1, count: 16))
@@ -45,6 +46,15 @@ public func sottoFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         _ = Hex.decode(s)
     }
     _ = try? SymlinkCipher(keys: state.keys).decrypt(raw, gcm: state.gcm)
+    #elseif FUZZ_JOURNAL
+    // As found, as an authentic version-2 body (the MAC made over the input, so the entry parser
+    // runs on anything), and as a version-1 body; every parsed path through the canonical check.
+    let raw = Array(input)
+    let authentic = RekeyJournal.magic + raw
+    let mac = (try? Digest.hmacSHA256(key: state.journalMAC, authentic)) ?? []
+    for bytes in [raw, authentic + mac, RekeyJournal.magicV1 + raw] {
+        for e in (try? RekeyJournal.parse(bytes, macKey: state.journalMAC)) ?? [] { _ = RekeyJournal.isCanonicalPath(e.path) }
+    }
     #endif
     return 0
 }

@@ -236,3 +236,25 @@ def test_a_4000_byte_path_can_be_made_listed_renamed_and_removed(vault, name_len
     assert pathlib.Path(moved, leaf[:-1] + "g").read_text() == "at the bottom\n"
     shutil.rmtree(moved_top)
     assert os.listdir(vault.mnt) == []
+
+
+def test_an_entry_moved_with_a_copied_directory_id_is_reported_by_fsck(fresh):
+    """Names are bound to their directory's ID, not its place (docs/format.md §6.4): whoever
+    copies folder B's ID file into folder A can move B's entries into A and they open there.
+    fsck reports the ID that is in two places as damage (before, it said "clean")."""
+    fresh.mount()
+    (fresh.mnt / "A").mkdir()
+    (fresh.mnt / "B").mkdir()
+    (fresh.mnt / "B" / "kept-in-B.txt").write_text("belongs in B\n")
+    fresh.unmount()
+    # Find B's backing directory: the one holding an entry (A is empty but for its ID files).
+    backing = [p for p in fresh.dir.iterdir() if p.is_dir() and not p.name.startswith("sotto.")]
+    b = next(p for p in backing if any(not c.name.startswith("sotto.") for c in p.iterdir()))
+    a = next(p for p in backing if p != b)
+    [b_id] = [c for c in b.iterdir() if c.name.startswith("sotto.dir.")]
+    [entry] = [c for c in b.iterdir() if not c.name.startswith("sotto.")]
+    shutil.copy(b_id, a / b_id.name)
+    entry.rename(a / entry.name)
+    assert sotto("ls", fresh.dir, "/A", "--password-file", fresh.pwfile).stdout.strip() == "kept-in-B.txt"
+    f = sotto("fsck", fresh.dir, "--password-file", fresh.pwfile, check=False)
+    assert f.returncode == 24 and "also belongs to" in f.stdout and b_id.name in f.stdout

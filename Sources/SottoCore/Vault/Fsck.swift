@@ -21,6 +21,8 @@ public struct FsckReport: Sendable {
 
     public var findings: [Finding] = []
     public var files = 0, directories = 0, symlinks = 0, bytes = 0
+    /// Which backing directory each directory ID was first seen in (an ID in two places is damage).
+    var idOwners: [[UInt8]: String] = [:]
 
     public var damageCount: Int { findings.filter { $0.severity == .damage }.count }
     public var isClean: Bool { damageCount == 0 }
@@ -51,6 +53,18 @@ extension Vault {
         do { ids = try directoryIDs(in: names, of: dir) } catch {
             finding(&r, .damage, dir, plain, "no sotto.dir.* ID file: none of the \(names.count) names in it can be decrypted")
             return
+        }
+        for id in ids.all {
+            // Names are bound to a directory ID, not to a place: an ID file copied into another
+            // directory makes the first directory's entries decrypt there too, so a sync peer
+            // could move entries between folders. Every directory's IDs are its own (fresh random
+            // IDs per mkdir, also on another device), so an ID seen twice is planted or copied.
+            if let owner = r.idOwners[id] {
+                finding(&r, .damage, dir + "/" + BackingName.directoryIDFile(id), plain,
+                        "this directory ID also belongs to \(owner): an ID file copied or planted here lets entries of that folder be moved into this one and still open; remove the copy that does not belong (the folder whose entries do not decrypt without it keeps it)")
+            } else {
+                r.idOwners[id] = dir
+            }
         }
         if ids.all.count > 1 {
             finding(&r, .warning, dir, plain, "\(ids.all.count) directory IDs (the same directory was made on two devices and merged by a sync tool); every name still decrypts")

@@ -43,9 +43,6 @@ public final class Rekeying {
 
     /// How many headers are rewritten between two journal writes (one `syncfs` each).
     static let batchSize = 512
-    /// Version 2 ends in an HMAC-SHA256 of everything before it under `VaultKeys.rekeyJournalMAC`.
-    static let journalMagic = Array("sotto-rekey-journal-v2\n".utf8)
-    static let journalMagicV1 = Array("sotto-rekey-journal-v1\n".utf8)
 
     /// Unlocks the vault with `password` and records the rotation in its config, or picks up the
     /// one in progress. `otherSlotPassword` is asked for each other slot: the slot keeps working
@@ -327,12 +324,8 @@ public final class Rekeying {
     /// then makes it all durable with one `syncfs`.
     private func flushBatch() throws {
         guard !batch.isEmpty else { return }
-        var journal = Self.journalMagic
-        for item in batch {
-            let rel = Array(item.path.dropFirst(vaultPath.count + 1).utf8)
-            journal += [UInt8(rel.count >> 8), UInt8(rel.count & 0xff)] + rel + item.oldHeader
-        }
-        journal += try Digest.hmacSHA256(key: journalMAC, journal)
+        let journal = try RekeyJournal.serialize(batch.map { (Array($0.path.dropFirst(vaultPath.count + 1).utf8), $0.oldHeader) },
+                                                 macKey: journalMAC)
         let tmp = vaultPath + "/" + BackingName.rekeyJournalTemporaryFile
         let journalPath = vaultPath + "/" + BackingName.rekeyJournalFile
         try io("write", tmp) { () throws(Errno) in
@@ -355,51 +348,6 @@ public final class Rekeying {
         batch.removeAll()
     }
 
-    /// The largest journal a rekey writes (a batch of headers with their paths), with room to spare.
-    static let maxJournalSize = batchSize * (2 + Int(PATH_MAX) + FileHeader.size) + 4096
-
-    /// The (vault-relative path, saved header) pairs of a journal this vault's key wrote, or nil for
-    /// one it did not: anyone who can write the vault directory can put a file at this name.
-    /// A version-1 journal (written by a build before 0.5, unauthenticated) is read too; each of its
-    /// entries is still held to the checks in `restoreFromJournal`.
-    func journalEntries(_ bytes: [UInt8]) throws -> [(path: [UInt8], header: [UInt8])]? {
-        var body = bytes[...]
-        if bytes.starts(with: Self.journalMagic) {
-            guard bytes.count >= Self.journalMagic.count + 32 else { return nil }
-            body = bytes[..<(bytes.count - 32)]
-            let mac = try Digest.hmacSHA256(key: journalMAC, Array(body))
-            guard Digest.constantTimeEqual(mac, Array(bytes[(bytes.count - 32)...])) else { return nil }
-        } else if !bytes.starts(with: Self.journalMagicV1) {
-            return nil
-        }
-        var out: [(path: [UInt8], header: [UInt8])] = []
-        var at = body.startIndex + Self.journalMagic.count  // both magics are the same length
-        while at + 2 <= body.endIndex {
-            let len = Int(body[at]) << 8 | Int(body[at + 1])
-            guard at + 2 + len + FileHeader.size <= body.endIndex else { break }  // a cut v1 journal: never acted on
-            out.append((Array(body[(at + 2)..<(at + 2 + len)]), Array(body[(at + 2 + len)..<(at + 2 + len + FileHeader.size)])))
-            at += 2 + len + FileHeader.size
-        }
-        return out
-    }
-
-    /// Whether a journal path is one a rekey writes: relative, components that are Sotto backing
-    /// names (encrypted names, long-name containers and their `data`, conflict copies), no "."
-    /// or "..", no empty component.
-    static func isCanonicalJournalPath(_ rel: [UInt8]) -> Bool {
-        guard !rel.isEmpty, rel.count <= Int(PATH_MAX), !rel.contains(0) else { return false }
-        for part in rel.split(separator: 0x2F, omittingEmptySubsequences: false) {
-            let name = Array(part)
-            guard !name.isEmpty, name.count <= 255, name != [0x2E], name != [0x2E, 0x2E] else { return false }
-            switch BackingName(name) {
-            case .encrypted, .long, .conflict: continue
-            default:
-                guard name == Array(BackingName.longDataEntry.utf8) else { return false }
-            }
-        }
-        return true
-    }
-
     /// Puts back any header the last run tore: one that opens under neither key while the journal
     /// holds the bytes it had. Only while the config says a rotation is in progress, only from a
     /// journal this vault's old key authenticated, only for files below the vault (reached without
@@ -411,14 +359,14 @@ public final class Rekeying {
             report.skipped.append("\(path): a journal with no rotation in progress (not written by this vault's rekey); ignored and removed")
             return
         }
-        let bytes = try io("read", path) { () throws(Errno) in try tree.readSmallFile(path, limit: Self.maxJournalSize) }
-        guard let entries = try journalEntries(bytes) else {
+        let bytes = try io("read", path) { () throws(Errno) in try tree.readSmallFile(path, limit: RekeyJournal.maxSize) }
+        guard let entries = try RekeyJournal.parse(bytes, macKey: journalMAC) else {
             report.skipped.append("\(path): does not authenticate under this vault's key (planted or damaged); ignored and removed")
             return
         }
         for (rel, saved) in entries {
             let shown = String(decoding: rel, as: UTF8.self)
-            guard Self.isCanonicalJournalPath(rel) else {
+            guard RekeyJournal.isCanonicalPath(rel) else {
                 report.skipped.append("\(path): names '\(shown)', not a path below the vault; ignored")
                 continue
             }
