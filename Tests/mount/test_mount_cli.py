@@ -238,3 +238,16 @@ def test_rekey_waits_for_unmount_and_an_interrupted_rekey_blocks_mounting(fresh)
     sotto("rekey", fresh.dir, "--password-file", fresh.pwfile)
     fresh.mount()
     assert (fresh.mnt / "call-notes.txt").read_text() == "rekeyed while the mount is gone\n"
+
+
+def test_a_vault_path_spelled_with_slashes_and_dots_works_offline(tmp_path):
+    """The vault directory is reached through its descriptor: "v/", "v//" and "v/." name the same
+    root, and nothing below it is taken for a path outside it."""
+    pw = tmp_path / "pw"
+    pw.write_text("spelled password\n")
+    sotto("init", f"{tmp_path}/v/", "--password-file", pw, "--kdf-memory", "1", "--kdf-time", "1")
+    (tmp_path / "a.txt").write_text("spelled\n")
+    sotto("import", f"{tmp_path}/v//", tmp_path / "a.txt", "--password-file", pw)
+    assert sotto("ls", f"{tmp_path}/v/.", "--password-file", pw).stdout == "a.txt\n"
+    assert sotto("cat", f"{tmp_path}/./v/", "/a.txt", "--password-file", pw).stdout == "spelled\n"
+    assert sotto("fsck", f"{tmp_path}/v//", "--password-file", pw).returncode == 0

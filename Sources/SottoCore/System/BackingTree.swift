@@ -34,7 +34,9 @@ public final class BackingTree: @unchecked Sendable {
         if absolute == path { return [0x2E] }
         let prefix = path.hasSuffix("/") ? path : path + "/"
         guard absolute.hasPrefix(prefix) else { throw Errno(EXDEV) }  // not in this vault: a bug, refused
-        return Array(absolute.utf8.dropFirst(prefix.utf8.count))
+        // A vault named "v/" or "v//" gives paths like "v//name": the extra slashes are not a root.
+        let rel = absolute.utf8.dropFirst(prefix.utf8.count).drop { $0 == 0x2F }
+        return rel.isEmpty ? [0x2E] : Array(rel)
     }
 
     /// Opens `absolute` beneath the root. `O_NOFOLLOW` is implied: a symlink as the last component
