@@ -79,8 +79,8 @@ def test_a_folder_replaced_by_a_symlink_to_an_outside_folder_is_not_entered(fres
     assert snapshot(outside) == before
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device"])
-def test_a_fifo_or_device_at_fixed_names_neither_hangs_nor_is_read(fresh, kind):
+@pytest.mark.parametrize("kind", ["fifo", "device", "symlink"])
+def test_a_fifo_or_device_at_fixed_names_neither_hangs_nor_is_read(fresh, tmp_path, kind):
     fresh.mount()
     (fresh.mnt / "calls").mkdir()
     (fresh.mnt / "calls" / "monday.txt").write_text("monday's call\n")
@@ -91,11 +91,17 @@ def test_a_fifo_or_device_at_fixed_names_neither_hangs_nor_is_read(fresh, kind):
     [container] = containers(fresh.dir)
 
     def plant(path):
+        """Replaces `path` by the planted kind; a symlink points at an outside copy of it."""
+        outside = tmp_path / ("outside-" + path.name)
+        if kind == "symlink":
+            shutil.copy(path, outside)
         path.unlink()
         if kind == "fifo":
             os.mkfifo(path)
-        else:
+        elif kind == "device":
             os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: endless bytes
+        else:
+            path.symlink_to(outside)
 
     plant(sub / "sotto.dirid")
     plant(container / "name")
@@ -258,3 +264,36 @@ def test_an_entry_moved_with_a_copied_directory_id_is_reported_by_fsck(fresh):
     assert sotto("ls", fresh.dir, "/A", "--password-file", fresh.pwfile).stdout.strip() == "kept-in-B.txt"
     f = sotto("fsck", fresh.dir, "--password-file", fresh.pwfile, check=False)
     assert f.returncode == 24 and "also belongs to" in f.stdout and b_id.name in f.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "symlink"])
+def test_a_fifo_device_or_symlink_as_config_or_journal_is_refused_without_a_hang(fresh, tmp_path, kind):
+    """The config and the rekey journal at their fixed names: never followed, never read unless
+    a regular file; the commands fail (config) or go on (journal) with a message, in bounded time."""
+    outside = tmp_path / "outside.conf"
+    shutil.copy(fresh.dir / "sotto.conf", outside)
+
+    def plant(path):
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "device":
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+        else:
+            path.symlink_to(outside)
+
+    plant(fresh.dir / "sotto.rekey.journal")
+    sotto("rekey", fresh.dir, "--password-file", fresh.pwfile, timeout=HANG)  # no rotation: removed unread
+    assert not os.path.lexists(fresh.dir / "sotto.rekey.journal")
+    good = (fresh.dir / "sotto.conf").read_bytes()
+    plant(fresh.dir / "sotto.conf")
+    for args in (["info", fresh.dir], ["ls", fresh.dir, "--password-file", fresh.pwfile]):
+        r = sotto(*args, check=False, timeout=HANG)
+        assert r.returncode == 11 and "not a regular file" in r.stderr and "was not followed or read" in r.stderr, r.stderr
+    r = sotto("mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, check=False, timeout=HANG)
+    assert r.returncode != 0
+    assert outside.read_bytes() != b"" and (fresh.dir / "sotto.conf").is_symlink() == (kind == "symlink")
+    (fresh.dir / "sotto.conf").unlink()
+    (fresh.dir / "sotto.conf").write_bytes(good)
+    fresh.mount()

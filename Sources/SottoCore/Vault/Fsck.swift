@@ -84,7 +84,7 @@ extension Vault {
                 // Read (or trusted to exist) by every lookup: only an empty-or-small regular file
                 // is one; a symlink, FIFO or device planted there is never opened.
                 if let st = try? tree.lstat(backing), EntryKind(mode: st.st_mode) != .file {
-                    finding(&r, .damage, backing, nil, "not a regular file (\(EntryKind(mode: st.st_mode))): an ID file is never followed or read as such; remove it", quarantine: backing)
+                    finding(&r, .damage, backing, nil, "\(EntryKind(mode: st.st_mode).withArticle), not a regular file: an ID file is never followed or read as such; remove it", quarantine: backing)
                 }
                 continue
             case .primaryIDCopy, .conflict, .syncTool:

@@ -92,6 +92,10 @@ public final class Vault {
         } catch Errno.noEntry {
             throw SottoError.notAVault(path: path)
         } catch let e as Errno {
+            if let st = try? tree.lstat(configPath), EntryKind(mode: st.st_mode) != .file {
+                // Planted (a sync peer can write anything here): never followed, never read.
+                throw SottoError.configDamaged(path: path, detail: "it is \(EntryKind(mode: st.st_mode).withArticle), not a regular file (put there by something other than sotto); it was not followed or read")
+            }
             throw SottoError.io(operation: "read config", path: configPath, errno: e)
         }
         do {

@@ -15,6 +15,16 @@ public enum EntryKind: Sendable {
         default: self = .other
         }
     }
+
+    /// For messages: "a symlink", "a FIFO, device or socket".
+    public var withArticle: String {
+        switch self {
+        case .file: return "a regular file"
+        case .directory: return "a directory"
+        case .symlink: return "a symlink"
+        case .other: return "a FIFO, device or socket"
+        }
+    }
 }
 
 /// One entry of the plaintext tree and where it lives in the vault directory.
