@@ -316,3 +316,20 @@ def test_directory_fsync_and_rewind(vault):
         assert [e.name for e in it] == ["a"]
     (d / "b").write_text("b")
     assert sorted(os.listdir(d)) == ["a", "b"]  # a new listing sees the new entry
+
+
+def test_the_mount_root_takes_times_owner_and_mode(vault):
+    """The root is reached through the vault's descriptor itself (it has no parent below it):
+    `tar x` into the mount sets its times and owner, as on any folder."""
+    os.utime(vault.mnt, (1_000_000_000, 1_000_000_000))
+    assert os.stat(vault.mnt).st_mtime == 1_000_000_000
+    os.chown(vault.mnt, os.getuid(), os.getgid())
+    os.chmod(vault.mnt, 0o750)
+    assert os.stat(vault.mnt).st_mode & 0o777 == 0o750
+    os.chmod(vault.mnt, 0o700)
+    src = vault.base / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f.txt").write_text("tarred\n")
+    run("tar", "cf", vault.base / "t.tar", "-C", src, ".")
+    run("tar", "xf", vault.base / "t.tar", "-C", vault.mnt)
+    assert (vault.mnt / "d" / "f.txt").read_text() == "tarred\n"

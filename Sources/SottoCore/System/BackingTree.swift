@@ -187,7 +187,13 @@ public final class BackingTree: @unchecked Sendable {
         try retryingSyscall { Glibc.chmod("/proc/self/fd/\(fd.rawValue)", mode) }
     }
 
+    /// The root itself has no parent below the root: calls on it go through its descriptor.
+    private func isRoot(_ absolute: String) throws(Errno) -> Bool { try relative(absolute) == [0x2E] }
+
     public func chown(_ absolute: String, uid: uid_t, gid: gid_t) throws(Errno) {
+        if try isRoot(absolute) {
+            return try withCString([]) { (p) throws(Errno) in try retryingSyscall { fchownat(root.rawValue, p, uid, gid, 0x1000 /* AT_EMPTY_PATH */) } }
+        }
         try withParent(absolute) { (d, n) throws(Errno) in
             try withCString(n) { (p) throws(Errno) in try retryingSyscall { fchownat(d.rawValue, p, uid, gid, AT_SYMLINK_NOFOLLOW) } }
         }
@@ -196,6 +202,10 @@ public final class BackingTree: @unchecked Sendable {
     /// utimensat without following; `times` may hold UTIME_NOW / UTIME_OMIT.
     public func setTimes(_ absolute: String, _ times: [timespec]) throws(Errno) {
         var t = times
+        if try isRoot(absolute) {
+            try retryingSyscall { utimensat(AT_FDCWD, "/proc/self/fd/\(root.rawValue)", &t, 0) }
+            return
+        }
         try withParent(absolute) { (d, n) throws(Errno) in
             try withCString(n) { (p) throws(Errno) in try retryingSyscall { utimensat(d.rawValue, p, &t, AT_SYMLINK_NOFOLLOW) } }
         }
