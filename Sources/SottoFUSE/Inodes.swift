@@ -141,7 +141,7 @@ final class InodeTable: @unchecked Sendable {
             if node.backingPath == backingPath { node.backingPath = nil }
             if node.backingPath == nil, let other = node.links.first, let pp = nodes[other.parent]?.backingPath {
                 // Another name of the same file: find its backing path again.
-                node.backingPath = try? mapper.lookup(other.name, in: pp)
+                node.backingPath = (try? mapper.lookup(other.name, in: pp))?.path
             }
         }
     }

@@ -19,14 +19,14 @@ extension Mount {
         ops.lookup = { req, parent, name in
             handle(req) { m in
                 let dir = try m.inodes.path(parent)
-                guard let b = try m.mapper.lookup(Mount.name(name), in: dir) else {
+                guard let found = try m.mapper.lookup(Mount.name(name), in: dir) else {
                     // A negative entry the kernel may cache: only this mount creates names.
                     var e = fuse_entry_param()
                     e.entry_timeout = Mount.cacheTimeout
                     fuse_reply_entry(req, &e)
                     return
                 }
-                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: b)
+                try m.replyEntry(req, parent: parent, name: Mount.name(name), backingPath: found.path, attributes: found.info)
             }
         }
         ops.forget = { req, ino, n in
@@ -126,7 +126,7 @@ extension Mount {
     /// the name, else by encrypting it.
     func existingPath(_ parent: UInt64, _ name: [UInt8]) throws -> String? {
         if let cached = inodes.cachedPath(parent: parent, name: name) { return cached }
-        return try mapper.lookup(name, in: try inodes.path(parent))
+        return try mapper.lookup(name, in: try inodes.path(parent))?.path
     }
 
     /// rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE. Replacing a directory requires it to be
@@ -134,7 +134,7 @@ extension Mount {
     func rename(parent: UInt64, name: [UInt8], newParent: UInt64, newName: [UInt8], flags: UInt32) throws {
         let dstDir = try inodes.path(newParent)
         guard let src = try existingPath(parent, name) else { throw Errno.noEntry }
-        let existing = try mapper.lookup(newName, in: dstDir)
+        let existing = try mapper.lookup(newName, in: dstDir)?.path
         let srcStat = try vault.tree.lstat(src)
         let srcIsDir = srcStat.st_mode & S_IFMT == S_IFDIR
         if srcIsDir, dstDir == src || dstDir.hasPrefix(src + "/") { throw Errno.invalid }  // into itself (backing paths are canonical)

@@ -38,10 +38,15 @@ extension Mount {
     /// Replies with the entry at `backingPath`, now known to the kernel as `parent/name`.
     @discardableResult
     func replyEntry(_ req: fuse_req_t?, parent: UInt64, name: [UInt8], backingPath: String,
-                    open fi: UnsafeMutablePointer<fuse_file_info>? = nil,
+                    attributes known: stat? = nil, open fi: UnsafeMutablePointer<fuse_file_info>? = nil,
                     beforeReply: ((UInt64) -> Void)? = nil) throws -> UInt64 {
         var e = fuse_entry_param()
-        e.attr = try attributes(backingPath)
+        if var st = known {
+            plaintextAttributes(&st, backingPath: backingPath)
+            e.attr = st
+        } else {
+            e.attr = try attributes(backingPath)
+        }
         e.ino = inodes.remember(parent: parent, name: name, backingPath: backingPath, stat: e.attr)
         e.generation = 1
         e.attr_timeout = Mount.cacheTimeout

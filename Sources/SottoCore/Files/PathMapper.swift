@@ -96,7 +96,7 @@ public final class PathMapper: @unchecked Sendable {
 
     /// The backing path of `name` in `backingDir`, or nil. A name made under the primary ID is
     /// found without knowing the others; anything else needs them all.
-    public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> String? {
+    public func lookup(_ name: [UInt8], in backingDir: String) throws(Errno) -> FoundEntry? {
         let mtime = try modificationTime(backingDir)
         if case .all(let ids) = cached(backingDir, mtime) {
             return try vault.existingEntry(name, in: backingDir, ids: ids)

@@ -6,6 +6,13 @@ import Glibc
 /// The format's rules for entries in a backing directory (docs/format.md §6), shared by the
 /// offline commands (`VaultTree`) and the mount (`PathMapper`, which adds caching). Errors are
 /// plain `Errno`s; callers add context.
+/// An existing backing entry and its attributes, as the lookup that found it saw them (so the
+/// caller does not resolve the path a second time to stat it).
+public struct FoundEntry {
+    public let path: String
+    public let info: stat
+}
+
 extension Vault {
     /// Whether directories made in this vault get a `sotto.dirid` file (format v3).
     var writesPrimaryIDFiles: Bool { config.writesPrimaryIDFiles }
@@ -20,9 +27,9 @@ extension Vault {
     }
 
     /// `existingEntry(_:in:underID:)` for a name already validated.
-    private func entryIfExists(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
+    private func entryIfExists(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> FoundEntry? {
         let candidate = try backingPath(for: name, in: backingDir, directoryID: id)
-        return tree.exists(candidate) ? candidate : nil
+        return (try? tree.lstat(candidate)).map { FoundEntry(path: candidate, info: $0) }
     }
 
     private func longName(_ encoded: String) throws(Errno) -> String {
@@ -69,7 +76,7 @@ extension Vault {
 
     /// The backing path of the entry `name` made under directory ID `id`, if it exists. Enough to
     /// find a name under a directory's primary ID without knowing (listing) the others.
-    public func existingEntry(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> String? {
+    public func existingEntry(_ name: [UInt8], in backingDir: String, underID id: [UInt8]) throws(Errno) -> FoundEntry? {
         try PlainName.validate(name)
         return try entryIfExists(name, in: backingDir, underID: id)
     }
@@ -77,7 +84,7 @@ extension Vault {
     /// The backing path of the existing entry `name` in `backingDir`, under any of its IDs, or nil.
     /// `checked`: an ID the caller has already looked under (the primary, on the fast path).
     public func existingEntry(_ name: [UInt8], in backingDir: String, ids: DirectoryIDs,
-                              alreadyChecked checked: [UInt8]? = nil) throws(Errno) -> String? {
+                              alreadyChecked checked: [UInt8]? = nil) throws(Errno) -> FoundEntry? {
         try PlainName.validate(name)
         for id in ids.all where id != checked {
             if let found = try entryIfExists(name, in: backingDir, underID: id) { return found }
@@ -88,7 +95,8 @@ extension Vault {
               (0...(name.count - ConflictCopy.displayMarker.count)).contains(where: { name[$0..<($0 + ConflictCopy.displayMarker.count)].elementsEqual(ConflictCopy.displayMarker) })
         else { return nil }
         let names = try tree.listDirectory(backingDir)
-        return conflictCopies(in: backingDir, names: names, ids: ids).first { $0.name == name }?.backingPath
+        guard let copy = conflictCopies(in: backingDir, names: names, ids: ids).first(where: { $0.name == name })?.backingPath else { return nil }
+        return (try? tree.lstat(copy)).map { FoundEntry(path: copy, info: $0) }
     }
 
     /// The conflict copies in a backing directory and the plaintext names they are shown under:

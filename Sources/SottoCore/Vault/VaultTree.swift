@@ -85,8 +85,7 @@ extension Vault {
                                          ids: { try self.directoryIDs(of: dir) }) else {
                 throw SottoError.notFound(path: plainPath)
             }
-            let st = try io("stat", found) { () throws(Errno) in try tree.lstat(found) }
-            entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found, info: st)
+            entry = VaultEntry(plainPath: Self.join(entry.plainPath, name), backingPath: found.path, info: found.info)
         }
         return entry
     }
@@ -105,7 +104,7 @@ extension Vault {
 
     /// The backing path of `name` in a backing directory, or nil if there is none: under its
     /// `primary` ID first (no listing), then under the others (`ids`: a listing, asked only then).
-    func lookup(_ name: [UInt8], in backingDir: String, primary: [UInt8]?, ids: () throws -> DirectoryIDs) throws -> String? {
+    func lookup(_ name: [UInt8], in backingDir: String, primary: [UInt8]?, ids: () throws -> DirectoryIDs) throws -> FoundEntry? {
         do {
             if let primary, let found = try existingEntry(name, in: backingDir, underID: primary) { return found }
             return try existingEntry(name, in: backingDir, ids: try ids(), alreadyChecked: primary)
