@@ -42,7 +42,13 @@ public final class BackingTree: @unchecked Sendable {
     /// Opens `absolute` beneath the root. `O_NOFOLLOW` is implied: a symlink as the last component
     /// is ELOOP (or, with `O_PATH`, the link itself).
     public func open(_ absolute: String, flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
-        try open(relative: try relative(absolute), flags: flags, mode: mode)
+        let rel = try relative(absolute)
+        if rel == [0x2E] { return try open(relative: rel, flags: flags, mode: mode) }
+        // The last name, in its directory: openat with O_NOFOLLOW on a single component is what
+        // openat2's rules give for it (ELOOP for a symlink, the link itself with O_PATH).
+        return try withParent(absolute) { (d, n) throws(Errno) in
+            try FileDescriptor.open(n, in: d, flags: flags | O_NOFOLLOW, mode: mode)
+        }
     }
 
     private static let useWalk: Bool = {
@@ -105,9 +111,62 @@ public final class BackingTree: @unchecked Sendable {
         let leaf = slash.map { Array(rel[($0 + 1)...]) } ?? rel
         guard !leaf.isEmpty, leaf != [0x2E], leaf != [0x2E, 0x2E] else { throw Errno.invalid }
         guard let slash else { return try body(root, leaf) }
-        let dir = try open(relative: Array(rel[..<slash]), flags: sotto_o_path() | O_DIRECTORY)
-        defer { dir.close() }
-        return try body(dir, leaf)
+        let dir = try directory(Array(rel[..<slash]))
+        return try withExtendedLifetime(dir) { () throws(Errno) -> R in try body(dir.fd, leaf) }
+    }
+
+    // MARK: Directory handles
+
+    /// An `O_PATH` descriptor of a directory below the root, closed when the last user lets go.
+    private final class DirectoryHandle {
+        let fd: FileDescriptor
+        let opened: UInt64
+        init(_ fd: FileDescriptor, _ opened: UInt64) { self.fd = fd; self.opened = opened }
+        deinit { fd.close() }
+    }
+
+    /// Recently resolved directories, so a run of calls in one folder (a create, its chmod, chown
+    /// and utimens; an `rm -rf`) resolves the folder's path once, not per call. As in gocryptfs's
+    /// dirCache: a few entries, each trusted for at most a second, dropped at once by this
+    /// tree's own rename and rmdir (of the path and everything below it); a change made by
+    /// another program (a sync tool, `--shared`) is seen within the second. A handle is a
+    /// directory that was beneath the root, reached without a symlink, when it was opened.
+    private let handleLock = Mutex()
+    private var handles: [[UInt8]: DirectoryHandle] = [:]
+    /// Bumped by every rename and rmdir: a handle opened before one is not cached after it.
+    private var generation: UInt64 = 0
+    static let maxHandles = 64
+    static let handleLifetimeNanoseconds: UInt64 = 1_000_000_000
+
+    private static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
+    private func directory(_ rel: [UInt8]) throws(Errno) -> DirectoryHandle {
+        let now = Self.now()
+        if let h = handleLock.withLock({ handles[rel] }), now &- h.opened < Self.handleLifetimeNanoseconds { return h }
+        let seen = handleLock.withLock { generation }
+        let h = DirectoryHandle(try open(relative: rel, flags: sotto_o_path() | O_DIRECTORY), now)
+        handleLock.withLock {
+            guard generation == seen else { return }  // a rename or rmdir ran meanwhile: use it once
+            if handles.count >= Self.maxHandles { handles.removeAll(keepingCapacity: true) }
+            handles[rel] = h
+        }
+        return h
+    }
+
+    /// Drops the handles of `absolute` and everything below it (it was renamed or removed).
+    private func forgetDirectories(_ absolute: String) {
+        guard let rel = try? relative(absolute) else { return }
+        handleLock.withLock {
+            generation &+= 1
+            guard !handles.isEmpty else { return }
+            handles[rel] = nil
+            let prefix = rel + [0x2F]
+            for key in handles.keys where key.starts(with: prefix) { handles[key] = nil }
+        }
     }
 
     // MARK: Names
@@ -131,6 +190,8 @@ public final class BackingTree: @unchecked Sendable {
     }
 
     public func rmdir(_ absolute: String) throws(Errno) {
+        forgetDirectories(absolute)
+        defer { forgetDirectories(absolute) }
         try withParent(absolute) { (d, n) throws(Errno) in
             try withCString(n) { (p) throws(Errno) in try retryingSyscall { unlinkat(d.rawValue, p, AT_REMOVEDIR) } }
         }
@@ -138,6 +199,11 @@ public final class BackingTree: @unchecked Sendable {
 
     /// renameat2 between two names below the root (`flags`: RENAME_NOREPLACE, RENAME_EXCHANGE).
     public func rename(_ from: String, _ to: String, flags: UInt32 = 0) throws(Errno) {
+        // Either may be a directory (and with RENAME_EXCHANGE both move): their handles go first,
+        // so no call after this one reaches a folder by a path that no longer names it.
+        forgetDirectories(from)
+        forgetDirectories(to)
+        defer { forgetDirectories(from); forgetDirectories(to) }
         try withParent(from) { (fd, fn) throws(Errno) in
             try withParent(to) { (td, tn) throws(Errno) in
                 try withCString(fn) { (f) throws(Errno) in
@@ -232,6 +298,9 @@ public final class BackingTree: @unchecked Sendable {
     /// Opens a regular file below the root. `O_NONBLOCK` keeps a FIFO planted in its place from
     /// blocking the open; anything but a regular file is `wrongType` and closed unread.
     public func openFile(_ absolute: String, flags: Int32, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        // O_CREAT | O_EXCL (with the implied O_NOFOLLOW) fails on anything already there: what it
+        // opens is the regular file it just made, with nothing to check.
+        if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL { return try open(absolute, flags: flags, mode: mode) }
         let fd = try open(absolute, flags: flags | O_NONBLOCK, mode: mode)
         do throws(Errno) {
             guard EntryKind(mode: try fd.stat().st_mode) == .file else { throw Self.wrongType }
