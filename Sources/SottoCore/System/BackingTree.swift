@@ -172,9 +172,8 @@ public final class BackingTree: @unchecked Sendable {
     // MARK: Names
 
     public func lstat(_ absolute: String) throws(Errno) -> stat {
-        let fd = try open(absolute, flags: sotto_o_path())
-        defer { fd.close() }
-        return try fd.stat()
+        if try isRoot(absolute) { return try root.stat() }
+        return try withParent(absolute) { (d, n) throws(Errno) in try FileSystem.lstat(n, in: d) }
     }
 
     public func exists(_ absolute: String) -> Bool { (try? lstat(absolute)) != nil }
