@@ -297,3 +297,17 @@ def test_a_fifo_device_or_symlink_as_config_or_journal_is_refused_without_a_hang
     (fresh.dir / "sotto.conf").unlink()
     (fresh.dir / "sotto.conf").write_bytes(good)
     fresh.mount()
+
+
+def test_a_hard_link_planted_at_a_temporary_name_is_replaced_not_written_through(fresh, tmp_path):
+    """`sotto.conf.tmp` planted as a hard link to a file outside the vault (same filesystem):
+    `passwd` writes its new config to a fresh file there, never into the linked one."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"the user's own file\n")
+    os.link(victim, fresh.dir / "sotto.conf.tmp")
+    newpw = tmp_path / "newpw"
+    newpw.write_text("another mount test password\n")
+    sotto("passwd", fresh.dir, "--password-file", fresh.pwfile, "--new-password-file", newpw)
+    assert victim.read_bytes() == b"the user's own file\n"
+    assert os.stat(victim).st_nlink == 1
+    sotto("ls", fresh.dir, "--password-file", newpw)

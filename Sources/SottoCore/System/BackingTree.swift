@@ -320,9 +320,11 @@ public final class BackingTree: @unchecked Sendable {
         return try fd.readAll(limit: limit)
     }
 
-    /// Writes a new file (created or truncated), fsyncs it.
+    /// Writes a new file at a temporary name of the format (whatever was left there is removed
+    /// first, never truncated: it could be a hard link to a file outside the vault), fsyncs it.
     public func writeFileDurably(_ absolute: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(Errno) {
-        let fd = try openFile(absolute, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        do throws(Errno) { try unlink(absolute) } catch { if error != .noEntry { throw error } }
+        let fd = try openFile(absolute, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         defer { fd.close() }
         try fd.writeAll(bytes)
         try fd.sync()
