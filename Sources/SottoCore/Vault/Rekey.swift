@@ -107,7 +107,7 @@ public final class Rekeying {
         finalConfig.version = VaultConfig.layoutVersion(pending.version)
         finalConfig.slots = pending.rekey!.newSlots
         finalConfig.rekey = nil
-        let new = try Vault(path: path, config: finalConfig, masterKey: newMaster, slot: slot)
+        let new = try Vault(path: path, config: finalConfig, masterKey: newMaster, slot: slot, tree: old.tree)
         return try Rekeying(path: path, old: old, new: new, lock: lock, pending: pending, resumed: resumed)
     }
 

@@ -16,9 +16,11 @@ public final class Vault {
     public var layout: ContentLayout { config.layout }
     let masterKey: SecretBytes  // only for wrapping it into slots; never leaves this module
 
-    init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int) throws {
+    /// `tree`: another view of the same directory (rekey's old and new keys) shares its
+    /// descriptor and directory handles, so a rename through one is seen by the other at once.
+    init(path: String, config: VaultConfig, masterKey: SecretBytes, slot: Int, tree: BackingTree? = nil) throws {
         self.path = path
-        self.tree = try io("open vault directory", path) { () throws(Errno) in try BackingTree(path: path) }
+        self.tree = try tree ?? io("open vault directory", path) { () throws(Errno) in try BackingTree(path: path) }
         self.config = config
         self.masterKey = masterKey
         self.keys = try VaultKeys(masterKey: masterKey, vaultID: config.vaultID)
