@@ -13,7 +13,7 @@ public struct VaultConfig: Equatable {
     /// Odd versions are layouts: 1, and 3 (every directory also names its primary ID in
     /// `sotto.dirid`, so a lookup never lists a directory). Even versions are a layout while
     /// `sotto rekey` runs, so a build that does not know rekeying refuses a half-rekeyed vault
-    /// instead of misreading it: 2 and 4 (layouts 1 and 3, written by builds before 0.5) kept the
+    /// instead of misreading it: 2 and 4 (layouts 1 and 3, written by builds before 2026-12-02) kept the
     /// new master key wrapped under a key derived from the old one — a key chain that handed the
     /// new key to anyone holding the old one; 6 and 8 (layouts 1 and 3) keep it only in the new
     /// slots, under the kept passwords. A 2 or 4 is migrated to 6 or 8 when the rotation resumes.
@@ -145,7 +145,7 @@ public struct VaultConfig: Equatable {
         } else if obj["rekey"] != nil {
             throw .damaged("a \"rekey\" section in a version \(version) config")
         }
-        let cost = (slots + (rekey?.newSlots ?? [])).reduce(UInt64(0)) { $0 + $1.kdf.cost }
+        let cost = kdfCost(slots + (rekey?.newSlots ?? []))
         guard cost <= Argon2idParameters.configBudget else {
             throw .damaged("its key slots ask for \(cost >> 20) GiB·passes of Argon2id together, more than the \(Argon2idParameters.configBudget >> 20) GiB·passes any config Sotto writes may (a crafted config would make every unlock take very long); refusing to run them")
         }
@@ -251,9 +251,10 @@ public struct VaultConfig: Equatable {
     }
 
     /// Whether `slots` together stay within the KDF budget a config may ask for.
-    public static func withinKDFBudget(_ slots: [Slot]) -> Bool {
-        slots.reduce(UInt64(0)) { $0 + $1.kdf.cost } <= Argon2idParameters.configBudget
-    }
+    public static func withinKDFBudget(_ slots: [Slot]) -> Bool { kdfCost(slots) <= Argon2idParameters.configBudget }
+
+    /// What a wrong password costs: every slot's memory × passes.
+    static func kdfCost(_ slots: [Slot]) -> UInt64 { slots.reduce(0) { $0 + $1.kdf.cost } }
 
     /// The master key `slot` wraps, if `password` is that slot's.
     public static func open(_ slot: Slot, password: SecretBytes, vaultID: [UInt8]) throws -> SecretBytes? {

@@ -371,7 +371,19 @@ public final class Rekeying {
                 continue
             }
             let file = vaultPath + "/" + shown
-            guard let fd = try? tree.openFile(file, flags: O_RDWR) else { continue }  // gone, or not a regular file
+            let fd: FileDescriptor
+            do throws(Errno) { fd = try tree.openFile(file, flags: O_RDWR) } catch {
+                if error == .noEntry { continue }  // renamed or removed since: nothing to put back
+                if error == .notDirectory || error.rawValue == ELOOP {  // a symlink or non-folder on the way
+                    report.skipped.append("\(file): not reachable below the vault without following a symlink; left as it is")
+                    continue
+                }
+                if let st = try? tree.lstat(file), EntryKind(mode: st.st_mode) != .file {
+                    report.skipped.append("\(file): \(EntryKind(mode: st.st_mode).withArticle), not a regular file (put in its place); left as it is")
+                    continue
+                }
+                throw SottoError.io(operation: "open", path: file, errno: error)  // a torn header must not be skipped silently
+            }
             defer { fd.close() }
             let st = try io("stat", file) { () throws(Errno) in try fd.stat() }
             let current = try io("read", file) { () throws(Errno) in try fd.readBytes(FileHeader.size, at: 0) }

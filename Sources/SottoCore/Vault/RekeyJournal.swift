@@ -10,7 +10,7 @@ import Glibc
 ///     entries: length(2, big-endian) || vault-relative path || saved header(78)
 ///     HMAC-SHA256(everything before it) under VaultKeys.rekeyJournalMAC
 ///
-/// Version 1 (builds before 0.5) had no MAC; it is still read so their interrupted rotations can
+/// Version 1 (builds before 2026-12-02) had no MAC; it is still read so their interrupted rotations can
 /// finish, and its entries meet the same checks before anything is written.
 enum RekeyJournal {
     static let magic = Array("sotto-rekey-journal-v2\n".utf8)
