@@ -384,7 +384,8 @@ static void report(struct sotto_ring *r, int error) {
 
 static void *serve(void *arg) {
     struct worker *q = arg;
-    /* Signals (SIGTERM: unmount) must reach libfuse's own threads, which end the session loop. */
+    /* Signals (SIGTERM: unmount) go to other threads: a thread waiting in io_uring is no place to
+     * handle them (SottoFUSE's StopSignals does, on whichever thread takes them). */
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);

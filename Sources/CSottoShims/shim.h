@@ -24,6 +24,8 @@ static inline const unsigned int sotto_rename_exchange(void) { return RENAME_EXC
 
 /* prctl is variadic, so Swift cannot call it directly. */
 static inline int sotto_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+/* The calling thread's name (15 bytes kept). */
+static inline int sotto_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
 
 static inline short sotto_posix_spawn_setsid(void) {
 #ifdef POSIX_SPAWN_SETSID
@@ -36,6 +38,7 @@ static inline short sotto_posix_spawn_setsid(void) {
 /* pipe2 is a GNU extension Swift's Glibc module does not export. */
 int pipe2(int pipefd[2], int flags);
 static inline int sotto_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+static inline int sotto_pipe_nonblocking_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
 
 /* syncfs is a GNU extension too: one call makes a whole rekey batch durable. */
 int syncfs(int fd);

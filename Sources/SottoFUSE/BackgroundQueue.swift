@@ -1,3 +1,4 @@
+import CSottoShims
 import Foundation
 import Synchronization
 
@@ -36,8 +37,10 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
         taken += queue.count - before
         unhandled.add(queue.count - before, ordering: .releasing)
         if worker == nil {
-            let t = Thread { [self] in work() }
-            t.name = name
+            let t = Thread { [self] in
+                Thread.setSystemName(name)
+                work()
+            }
             worker = t
             t.start()
         }
@@ -70,5 +73,13 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
             changed.broadcast()
             changed.unlock()
         }
+    }
+}
+
+extension Thread {
+    /// Names the calling thread as `ps -L`, `top -H` and /proc/PID/task/TID/comm show it (the
+    /// kernel keeps 15 bytes). Foundation's `Thread.name` does not reach the kernel on Linux.
+    static func setSystemName(_ name: String) {
+        _ = sotto_set_thread_name(name)
     }
 }

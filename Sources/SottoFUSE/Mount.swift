@@ -92,6 +92,12 @@ public final class Mount: @unchecked Sendable {
         }
         guard let session else { throw MountError.setup("libfuse rejected the mount options") }
         defer { fuse_session_destroy(session) }
+        // Before mounting: a signal from here on ends the mount cleanly (StopSignals for why not
+        // libfuse's handlers). A write to a closed pipe or socket fails with EPIPE instead of
+        // killing the daemon, as libfuse's handlers would also have arranged.
+        signal(SIGPIPE, SIG_IGN)
+        let stopSignals = try StopSignals(session: session, log: log)
+        defer { stopSignals.finish() }
         guard fuse_session_mount(session, mountpoint) == 0 else {
             throw MountError.setup("the kernel refused the mount (is /dev/fuse available, and fuse3 installed?)")
         }
@@ -109,8 +115,6 @@ public final class Mount: @unchecked Sendable {
         }, me.toOpaque())
         guard ring != nil else { throw MountError.setup("out of memory setting up the request transport") }
         defer { sotto_ring_stop(ring) }
-        guard fuse_set_signal_handlers(session) == 0 else { throw MountError.setup("cannot install signal handlers") }
-        defer { fuse_remove_signal_handlers(session) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
         log.info("cipher library: \(AESGCM.libraryVersion)")
         onServing = ready
@@ -121,7 +125,7 @@ public final class Mount: @unchecked Sendable {
         let config = fuse_loop_cfg_create()
         defer { fuse_loop_cfg_destroy(config) }
         fuse_loop_cfg_set_max_threads(config, 16)
-        let rc = sotto_session_loop_mt(session, config)
+        let rc = stopSignals.serve { sotto_session_loop_mt(session, config) }
         log.info("unmounted \(mountpoint)\(rc != 0 ? " (loop ended with \(rc))" : "")")
         // Tests: a filesystem process slow to finish after the unmount (as with many open files),
         // which `sotto unmount` must wait for. SOTTO_TEST_EXIT_DELAY_MS=N.

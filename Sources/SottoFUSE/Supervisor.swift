@@ -58,6 +58,7 @@ final class Supervisor: @unchecked Sendable {
         if !FileSystem.exists(dir) { _ = try? FileSystem.mkdir(dir, mode: 0o700) }
         publish()
         let thread = Thread { [self] in
+            Thread.setSystemName("sotto-status")  // tests signal it by name (test_a_stop_signal_on_any_thread...)
             while !stopped.load(ordering: .relaxed) {
                 Thread.sleep(forTimeInterval: 1)  // a timer period, not synchronisation
                 tick()

@@ -2,6 +2,14 @@ import Foundation
 import Testing
 import SottoCore
 
+/// Writes a file a test depends on; a write that failed would otherwise surface as a confusing
+/// failure further on.
+func writeTestFile(atPath path: String, contents: Data?, attributes: [FileAttributeKey: Any]? = nil,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+    let written = FileManager.default.createFile(atPath: path, contents: contents, attributes: attributes)
+    #expect(written, "could not write \(path)", sourceLocation: sourceLocation)
+}
+
 /// The `sotto` binary driven as a user would: exit codes, messages, and what lands on disk.
 enum CLI {
     static var binary: String {
@@ -51,8 +59,8 @@ final class Scratch {
     init() {
         var t = Array("/tmp/sotto-cli-XXXXXX".utf8CString)
         path = t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        FileManager.default.createFile(atPath: path + "/pw", contents: Data("correct horse battery\n".utf8))
-        FileManager.default.createFile(atPath: path + "/pw2", contents: Data("new staple\n".utf8))
+        writeTestFile(atPath: path + "/pw", contents: Data("correct horse battery\n".utf8))
+        writeTestFile(atPath: path + "/pw2", contents: Data("new staple\n".utf8))
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func p(_ s: String) -> String { path + "/" + s }
@@ -101,9 +109,9 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let vault = try s.initVault()
         let src = s.p("Transcripts")
         try FileManager.default.createDirectory(atPath: src + "/Lisbon interviews", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: src + "/Lisbon interviews/panel-session-one.txt", contents: Data(transcript.utf8))
-        FileManager.default.createFile(atPath: src + "/merger-notes.md", contents: Data((transcript + transcript).utf8))
-        FileManager.default.createFile(atPath: src + "/recording-042.wav", contents: wavFile())
+        writeTestFile(atPath: src + "/Lisbon interviews/panel-session-one.txt", contents: Data(transcript.utf8))
+        writeTestFile(atPath: src + "/merger-notes.md", contents: Data((transcript + transcript).utf8))
+        writeTestFile(atPath: src + "/recording-042.wav", contents: wavFile())
         let imp = try CLI.run(["import", vault, src] + s.pw)
         #expect(imp.code == 0, "\(imp.err)")
 
@@ -134,7 +142,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
     @Test func passwdKeepsDataAndTheOldPasswordFails() throws {
         let s = Scratch()
         let vault = try s.initVault()
-        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("keep me".utf8))
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("keep me".utf8))
         #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
         let r = try CLI.run(["passwd", vault, "--new-password-file", s.p("pw2")] + s.pw)
         #expect(r.code == 0, "\(r.err)")
@@ -178,10 +186,10 @@ func wavFile(seconds: Double = 0.5) -> Data {
     @Test func badInputs() throws {
         let s = Scratch()
         let vault = try s.initVault()
-        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("hello".utf8))
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("hello".utf8))
         #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
-        FileManager.default.createFile(atPath: s.p("wrong"), contents: Data("nope\n".utf8))
-        FileManager.default.createFile(atPath: s.p("empty"), contents: Data())
+        writeTestFile(atPath: s.p("wrong"), contents: Data("nope\n".utf8))
+        writeTestFile(atPath: s.p("empty"), contents: Data())
 
         try expectFailure(["cat", vault, "/a.txt", "--password-file", s.p("wrong")], code: 12, mentions: "wrong password", unchanged: vault)
         try expectFailure(["cat", s.p("missing"), "/a.txt"] + s.pw, code: 10, mentions: "does not exist")
@@ -199,7 +207,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         try expectFailure(["cat", vault, "/a.txt", "--password", "secret"], code: 2, mentions: "Unknown option")
         try expectFailure(["init", s.p("v2"), "--kdf-memory", "0"] + s.pw, code: 2, mentions: "--kdf-memory")
         try FileManager.default.createDirectory(atPath: s.p("dest"), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: s.p("dest/a.txt"), contents: Data("old".utf8))
+        writeTestFile(atPath: s.p("dest/a.txt"), contents: Data("old".utf8))
         try expectFailure(["export", vault, "/a.txt", s.p("dest")] + s.pw, code: 19, mentions: "already exists", unchanged: s.p("dest"))
         try expectFailure(["import", vault, s.p("a.txt")] + s.pw, code: 19, mentions: "already exists", unchanged: vault)
         // Plaintext never goes into the vault directory, and the vault is never imported into itself.
@@ -211,13 +219,13 @@ func wavFile(seconds: Double = 0.5) -> Data {
         // Config problems.
         let conf = vault + "/sotto.conf"
         let good = FileManager.default.contents(atPath: conf)!
-        FileManager.default.createFile(atPath: conf, contents: good.prefix(good.count / 2))
+        writeTestFile(atPath: conf, contents: good.prefix(good.count / 2))
         try expectFailure(["cat", vault, "/a.txt"] + s.pw, code: 11, mentions: "damaged", unchanged: vault)
-        FileManager.default.createFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 9").utf8))
+        writeTestFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 9").utf8))
         try expectFailure(["ls", vault] + s.pw, code: 13, mentions: "newer than this build", unchanged: vault)
         try FileManager.default.removeItem(atPath: conf)
         try expectFailure(["ls", vault] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: vault)
-        FileManager.default.createFile(atPath: conf, contents: good)
+        writeTestFile(atPath: conf, contents: good)
     }
 
     @Test func tamperedFileNamesFileAndBlockAndPrintsNothingUnauthenticated() throws {
@@ -227,13 +235,13 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let block = 16384
         var content = Data()
         for i in 0..<(2 * block + 500) { content.append(UInt8(truncatingIfNeeded: i % 251)) }
-        FileManager.default.createFile(atPath: s.p("big.bin"), contents: content)
+        writeTestFile(atPath: s.p("big.bin"), contents: content)
         #expect(try CLI.run(["import", vault, s.p("big.bin")] + s.pw).code == 0)
         let backing = try FileManager.default.contentsOfDirectory(atPath: vault).first { !$0.hasPrefix("sotto.") }!
         let path = vault + "/" + backing
         var bytes = FileManager.default.contents(atPath: path)!
         bytes[78 + (block + 28) + 40] ^= 1
-        FileManager.default.createFile(atPath: path, contents: bytes)
+        writeTestFile(atPath: path, contents: bytes)
         let cat = try CLI.run(["cat", vault, "/big.bin"] + s.pw)
         #expect(cat.code == SottoError.ExitCode.integrity)
         #expect(cat.err.contains("/big.bin") && cat.err.contains("block 1 of 3") && cat.err.contains(backing))
@@ -257,7 +265,7 @@ extension Scratch {
     @Test func addListRemoveAndTheRules() throws {
         let s = Scratch()
         let vault = try s.initVault()
-        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("slots".utf8))
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("slots".utf8))
         #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
         let weak = ["--kdf-memory", "1", "--kdf-time", "1"]
         let add = try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2")] + weak + s.pw)
@@ -286,7 +294,7 @@ extension Scratch {
     @Test func extpassRunsACommandForThePassword() throws {
         let s = Scratch()
         let vault = try s.initVault()
-        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("ext".utf8))
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("ext".utf8))
         #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
         let ok = try CLI.run(["cat", vault, "/a.txt", "--extpass", "cat '\(s.p("pw"))'"])
         #expect(ok.code == 0 && ok.stdout == "ext", "\(ok.err)")
@@ -310,27 +318,27 @@ extension Scratch {
         let made = try CLI.run(["init", vault, "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw)
         #expect(made.code == 0, "\(made.err)")
         let key = try #require(printedKey(made.stdout))
-        FileManager.default.createFile(atPath: s.p("a.txt"), contents: Data("recovered".utf8))
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("recovered".utf8))
         #expect(try CLI.run(["import", vault, s.p("a.txt")] + s.pw).code == 0)
 
         // A typo is caught by the checksum before anything is tried.
         var typo = Array(key)
         let i = typo.firstIndex { $0 != "-" && $0 != "A" }!
         typo[i] = "A"
-        FileManager.default.createFile(atPath: s.p("typo"), contents: Data((String(typo) + "\n").utf8))
+        writeTestFile(atPath: s.p("typo"), contents: Data((String(typo) + "\n").utf8))
         let bad = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("typo"), "--new-password-file", s.p("pw2")])
         #expect(bad.code == SottoError.ExitCode.passwordInput && bad.err.contains("typo"), "\(bad.err)")
 
         // Typed back in lower case with spaces: a new password is set, and it opens the vault.
         let typed = key.lowercased().replacingOccurrences(of: "-", with: " ")
-        FileManager.default.createFile(atPath: s.p("rk"), contents: Data((typed + "\n").utf8))
+        writeTestFile(atPath: s.p("rk"), contents: Data((typed + "\n").utf8))
         let ok = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("rk"), "--new-password-file", s.p("pw2"),
                               "--kdf-memory", "1", "--kdf-time", "1"])
         #expect(ok.code == 0, "\(ok.err)")
         #expect(try CLI.run(["cat", vault, "/a.txt", "--password-file", s.p("pw2")]).stdout == "recovered")
         // A key of another vault is well-formed but opens nothing here.
         let other = try CLI.run(["init", s.p("other"), "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw)
-        FileManager.default.createFile(atPath: s.p("rk2"), contents: Data((try #require(printedKey(other.stdout)) + "\n").utf8))
+        writeTestFile(atPath: s.p("rk2"), contents: Data((try #require(printedKey(other.stdout)) + "\n").utf8))
         let wrong = try CLI.run(["passwd", vault, "--recovery-key-file", s.p("rk2"), "--new-password-file", s.p("pw2")])
         #expect(wrong.code == SottoError.ExitCode.wrongPassword)
     }
@@ -351,7 +359,7 @@ extension Scratch {
         for i in 0..<12 { files["2026/session-\(i).txt"] = Data("migrated transcript number \(i) of the panel\n".utf8) }
         files["2026/audio/session-0.wav"] = wavFile(seconds: 0.3)
         files["notes.md"] = Data((0..<2000).map { _ in UInt8.random(in: 0...255) })
-        for (rel, data) in files { FileManager.default.createFile(atPath: src + "/" + rel, contents: data) }
+        for (rel, data) in files { writeTestFile(atPath: src + "/" + rel, contents: data) }
         return (src, files)
     }
 
@@ -378,7 +386,7 @@ extension Scratch {
         #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
         try FileManager.default.removeItem(atPath: src + "/2026/session-3.txt")
         try FileManager.default.removeItem(atPath: src + "/2026/session-4.txt")
-        FileManager.default.createFile(atPath: src + "/2026/late.txt", contents: Data("arrived later".utf8))
+        writeTestFile(atPath: src + "/2026/late.txt", contents: Data("arrived later".utf8))
         let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
         #expect(r.code == 0, "\(r.err)")
         #expect(r.stdout.contains("moved 13 files") && r.stdout.contains("12 were already in the vault"), "\(r.stdout)")
@@ -395,9 +403,9 @@ extension Scratch {
         let vault = try s.initVault()
         let src = s.p("one")
         try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: src + "/a.txt", contents: Data("first".utf8))
+        writeTestFile(atPath: src + "/a.txt", contents: Data("first".utf8))
         #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
-        FileManager.default.createFile(atPath: src + "/a.txt", contents: Data("edited since".utf8))
+        writeTestFile(atPath: src + "/a.txt", contents: Data("edited since".utf8))
         let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
         #expect(r.code == SottoError.ExitCode.exists && r.err.contains("nothing was removed"), "\(r.err)")
         #expect(FileManager.default.contents(atPath: src + "/a.txt") == Data("edited since".utf8))
@@ -416,7 +424,7 @@ extension Scratch {
         files[long + ".txt"] = Data("a long name".utf8)
         files[long + "-folder/deep/audio.wav"] = wavFile(seconds: 0.3)
         files["empty"] = Data()
-        for (rel, data) in files { FileManager.default.createFile(atPath: src + "/" + rel, contents: data) }
+        for (rel, data) in files { writeTestFile(atPath: src + "/" + rel, contents: data) }
         try FileManager.default.createSymbolicLink(atPath: src + "/latest", withDestinationPath: "session-8.txt")
         #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
         return Dictionary(uniqueKeysWithValues: files.map { ("/Sessions/" + $0.key, $0.value) })
@@ -471,11 +479,11 @@ extension Scratch {
         let newConfig = FileManager.default.contents(atPath: vault + "/sotto.conf")!
         let backup = FileManager.default.contents(atPath: vault + "/sotto.conf.bak")!
         #expect(backup == newConfig)
-        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: oldConfig)
+        writeTestFile(atPath: vault + "/sotto.conf", contents: oldConfig)
         let fsck = try CLI.run(["fsck", vault] + s.pw)
         #expect(fsck.code == SottoError.ExitCode.damageFound && fsck.stdout.contains("0 files"), "\(fsck.stdout)")
         #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)
-        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: newConfig)
+        writeTestFile(atPath: vault + "/sotto.conf", contents: newConfig)
     }
 
     @Test func refusalsChangeNothing() throws {
@@ -484,7 +492,7 @@ extension Scratch {
         _ = try populate(s, vault)
         #expect(try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2"), "--kdf-memory", "1", "--kdf-time", "1"] + s.pw).code == 0)
         let before = s.snapshot(vault)
-        FileManager.default.createFile(atPath: s.p("bad"), contents: Data("not it\n".utf8))
+        writeTestFile(atPath: s.p("bad"), contents: Data("not it\n".utf8))
         // Wrong password.
         let wrong = try CLI.run(["rekey", vault, "--drop-other-slots", "--password-file", s.p("bad")])
         #expect(wrong.code == SottoError.ExitCode.wrongPassword)
@@ -532,7 +540,7 @@ extension Scratch {
         // Nothing wrapped under the old key is left behind: no journal, no temporary.
         #expect(try FileManager.default.contentsOfDirectory(atPath: vault).filter { $0.hasPrefix("sotto.rekey") }.isEmpty)
         try expectAll(files, in: vault, password: s.pw)
-        FileManager.default.createFile(atPath: vault + "/sotto.conf", contents: oldConfig)
+        writeTestFile(atPath: vault + "/sotto.conf", contents: oldConfig)
         #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)
     }
 }

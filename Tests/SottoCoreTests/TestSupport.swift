@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import SottoCore
 #if canImport(Glibc)
 import Glibc
@@ -22,8 +23,9 @@ func secret(_ s: String) -> SecretBytes { SecretBytes(copying: Array(s.utf8)) }
 
 func hex(_ s: String) -> [UInt8] { Hex.decode(s.replacingOccurrences(of: " ", with: ""))! }
 
-func writeFile(_ path: String, _ bytes: [UInt8]) {
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+func writeFile(_ path: String, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+    let written = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    #expect(written, "could not write \(path)", sourceLocation: sourceLocation)
 }
 
 func readFile(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }

@@ -22,6 +22,17 @@ def sotto(*args, check=True, input=None, timeout=60):
     return r
 
 
+# Stored names are base64url of ciphertext and contents are ciphertext: any 8-byte string turns up
+# in them by chance with probability about 2^-48 per position, a 4-character one (a year, "todo")
+# 2^-24, which over many runs and megabytes does happen. Markers shorter than this would make a
+# plaintext scan fail at random.
+MARKER_MIN_BYTES = 8
+
+
+def assert_marker_cannot_occur_by_chance(marker):
+    assert len(marker) >= MARKER_MIN_BYTES, f"plaintext marker {marker!r} is short enough to occur in ciphertext by chance"
+
+
 def kernel_offers_io_uring():
     """Whether this kernel sends FUSE requests through io_uring when asked (Linux 6.14+, and the
     fuse module's enable_uring parameter, which tools/test sets for one pass and clears for another)."""
@@ -104,14 +115,16 @@ class Vault:
     def secret(self, *items):
         """Registers plaintext strings or names that must not appear under the vault directory."""
         for s in items:
-            self.secrets.add(s if isinstance(s, bytes) else str(s).encode())
+            s = s if isinstance(s, bytes) else str(s).encode()
+            assert_marker_cannot_occur_by_chance(s)
+            self.secrets.add(s)
 
     def assert_no_plaintext(self):
         found = []
         for root, dirs, files in os.walk(self.dir):
             for name in dirs + files:
                 for s in self.secrets:
-                    if len(s) >= 4 and s in name.encode():
+                    if s in name.encode():
                         found.append(f"name {os.path.join(root, name)} contains {s!r}")
             for name in files:
                 p = os.path.join(root, name)
@@ -119,7 +132,7 @@ class Vault:
                     continue
                 data = open(p, "rb").read()
                 for s in self.secrets:
-                    if len(s) >= 8 and s in data:
+                    if s in data:
                         found.append(f"content of {p} contains {s!r}")
         assert not found, "plaintext under the vault directory:\n" + "\n".join(found[:20])
 

@@ -25,7 +25,7 @@ def test_cp_and_cmp(vault, tmp_path, size):
 
 
 def test_tar_tree_in_and_out(vault, tmp_path):
-    tree = tmp_path / "project"
+    tree = tmp_path / "project-tree"
     (tree / "src" / "deep" / "er").mkdir(parents=True)
     (tree / "src" / "main.c").write_text("int main(void) { return 0; } // marker-main-source\n")
     (tree / "src" / "deep" / "er" / "notes.txt").write_text("quarterly confidential notes\n" * 100)
@@ -37,19 +37,19 @@ def test_tar_tree_in_and_out(vault, tmp_path):
     os.symlink("../nowhere", tree / "dangling")
     (tree / ("long-" + "n" * 240)).write_text("long name file\n")
     (tree / "ünïcødé – 文字.txt").write_text("unicode name\n")
-    vault.secret("marker-main-source", "quarterly confidential", "ünïcødé", "project", "notes.txt", "long-nnnn")
-    run("tar", "-C", tmp_path, "-cf", tmp_path / "in.tar", "project")
+    vault.secret("marker-main-source", "quarterly confidential", "ünïcødé", "project-tree", "notes.txt", "long-nnnn")
+    run("tar", "-C", tmp_path, "-cf", tmp_path / "in.tar", "project-tree")
     run("tar", "-C", vault.mnt, "-xf", tmp_path / "in.tar")
     vault.remount()
     out = tmp_path / "out"
     out.mkdir()
-    run("tar", "-C", vault.mnt, "-cf", tmp_path / "out.tar", "project")
+    run("tar", "-C", vault.mnt, "-cf", tmp_path / "out.tar", "project-tree")
     run("tar", "-C", out, "-xf", tmp_path / "out.tar")
-    run("diff", "-r", "--no-dereference", tree, out / "project")
+    run("diff", "-r", "--no-dereference", tree, out / "project-tree")
     for root, dirs, files in os.walk(tree):
         for n in dirs + files:
             a = os.path.join(root, n)
-            b = os.path.join(out / "project", os.path.relpath(a, tree))
+            b = os.path.join(out / "project-tree", os.path.relpath(a, tree))
             sa, sb = os.lstat(a), os.lstat(b)
             assert sa.st_mode == sb.st_mode, a
             if os.path.islink(a):
@@ -58,7 +58,7 @@ def test_tar_tree_in_and_out(vault, tmp_path):
     def sizes(base):
         return {os.path.relpath(os.path.join(r, n), base): os.lstat(os.path.join(r, n)).st_size
                 for r, ds, fs in os.walk(base) for n in fs}
-    assert sizes(tree) == sizes(vault.path("project"))
+    assert sizes(tree) == sizes(vault.path("project-tree"))
 
 
 def test_sparse_gap_reads_back_zeros(vault):

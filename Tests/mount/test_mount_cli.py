@@ -1,5 +1,6 @@
 """`sotto mount` / `sotto unmount` as a user meets them: refusals, exit codes, signals, the log,
 damage reported as EIO, names that are not ours, read-only mounts, daemon hardening."""
+import ctypes
 import errno
 import fcntl
 import os
@@ -7,6 +8,7 @@ import pathlib
 import select
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -211,6 +213,41 @@ def test_foreground_mode_and_ctrl_c(fresh):
         p.send_signal(signal.SIGINT)
         assert p.wait(timeout=30) == 0
         assert not is_mounted(fresh.mnt)
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def thread_named(pid, name, bound=30.0):
+    """The thread ID of `pid`'s thread called `name`, once it exists (started after "mounted")."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                if pathlib.Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == name:
+                    return int(tid)
+            except FileNotFoundError:
+                pass
+        time.sleep(0.01)
+    raise AssertionError(f"no thread {name!r} in {pid}")
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_on_any_thread_unmounts_a_foreground_mount(fresh, signame):
+    """Which thread takes a process-directed signal is the kernel's choice. libfuse's handler only
+    set a flag that its main thread notices when its own wait is interrupted: a Ctrl-C taken by
+    Sotto's status thread hung the mount (issue 19). Here the signal goes to that thread
+    deliberately."""
+    sig = getattr(signal, signame)
+    p = subprocess.Popen([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, "--foreground"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert "mounted" in p.stderr.readline()
+        tid = thread_named(p.pid, "sotto-status")
+        assert ctypes.CDLL(None, use_errno=True).tgkill(p.pid, tid, sig) == 0
+        assert p.wait(timeout=30) == 0
+        assert not is_mounted(fresh.mnt)
+        assert f"signal {int(sig)}" in p.stderr.read()
     finally:
         if p.poll() is None:
             p.kill()

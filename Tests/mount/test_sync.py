@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, SOTTO, Vault, is_mounted, sotto
+from conftest import PASSWORD, SOTTO, Vault, assert_marker_cannot_occur_by_chance, is_mounted, sotto
 
 # The kernel may keep names and attributes this long (Mount.cacheTimeout); docs/sync.md.
 STALENESS_BOUND = 1.0
@@ -73,6 +73,8 @@ def tree(root):
 
 
 def scan_for_plaintext(directory, markers):
+    for m in markers:
+        assert_marker_cannot_occur_by_chance(m)
     for d, dirs, files in os.walk(directory):
         for n in dirs + files:
             for m in markers:
@@ -102,7 +104,8 @@ def devices():
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is installed by tools/install-deps")
 def test_two_devices_through_rclone_bisync(devices):
     a, b, remote = devices
-    markers = [b"Participant", b"interview", b"confidential", b"version from the", b"todo", b"2026"]
+    markers = [b"Participant", b"interview", b"confidential", b"version from the", b"todo.txt", b"todo: laptop",
+               b"2026 sessions"]
     a.mount()
     (a.mnt / "notes").mkdir()
     (a.mnt / "notes" / "interview.txt").write_text("Participant said the merger was confidential.\n")
@@ -115,12 +118,12 @@ def test_two_devices_through_rclone_bisync(devices):
     assert tree(b.mnt) == tree(a.mnt)
 
     # Offline edits on both devices.
-    (a.mnt / "2026").mkdir()  # the same folder made on both
-    (b.mnt / "2026").mkdir()
-    (a.mnt / "2026" / "laptop.txt").write_text("Participant on the laptop\n")
-    (b.mnt / "2026" / "desktop.txt").write_text("Participant on the desktop\n")
-    (a.mnt / "2026" / "plan.txt").write_text("plan from the laptop\n")  # one name, two folder IDs
-    (b.mnt / "2026" / "plan.txt").write_text("plan from the desktop\n")
+    (a.mnt / "2026 sessions").mkdir()  # the same folder made on both
+    (b.mnt / "2026 sessions").mkdir()
+    (a.mnt / "2026 sessions" / "laptop.txt").write_text("Participant on the laptop\n")
+    (b.mnt / "2026 sessions" / "desktop.txt").write_text("Participant on the desktop\n")
+    (a.mnt / "2026 sessions" / "plan.txt").write_text("plan from the laptop\n")  # one name, two folder IDs
+    (b.mnt / "2026 sessions" / "plan.txt").write_text("plan from the desktop\n")
     (a.mnt / "shared.txt").write_text("version from the laptop\n")  # the same file edited on both
     (b.mnt / "shared.txt").write_text("version from the desktop\n")
     (a.mnt / "todo.txt").write_text("todo: laptop\n")  # the same new name on both
@@ -134,8 +137,8 @@ def test_two_devices_through_rclone_bisync(devices):
 
     expected_files = {
         "notes/interview-final.txt": b"Participant said the merger was confidential.\n",
-        "2026/laptop.txt": b"Participant on the laptop\n",
-        "2026/desktop.txt": b"Participant on the desktop\n",
+        "2026 sessions/laptop.txt": b"Participant on the laptop\n",
+        "2026 sessions/desktop.txt": b"Participant on the desktop\n",
     }
 
     def converged():
@@ -149,9 +152,9 @@ def test_two_devices_through_rclone_bisync(devices):
     assert shared == [b"version from the desktop\n", b"version from the laptop\n"], sorted(t)
     todo = sorted(v for k, v in t.items() if k.startswith("todo (conflict "))
     assert todo == [b"todo: desktop\n", b"todo: laptop\n"], sorted(t)
-    plans = sorted(v for k, v in t.items() if k.startswith("2026/plan"))
+    plans = sorted(v for k, v in t.items() if k.startswith("2026 sessions/plan"))
     assert plans == [b"plan from the desktop\n", b"plan from the laptop\n"], sorted(t)
-    assert {"2026/plan.txt", "2026/plan (conflict copy 2).txt"} <= set(t)
+    assert {"2026 sessions/plan.txt", "2026 sessions/plan (conflict copy 2).txt"} <= set(t)
     assert "notes/interview.txt" not in t and "audio/session.raw" not in t
     # The merged folder has two IDs; fsck names the conflicts and finds no damage.
     for d in (a, b):
@@ -402,7 +405,7 @@ def test_conflict_copies_of_syncthing_and_dropbox_are_readable_and_resolvable(pa
     (a.mnt / "interview.txt").write_text("ours\n")
     long_name = "L" * 200 + ".txt"
     (a.mnt / long_name).write_text("long ours\n")
-    a.secret("interview", "ours", "LLLLLLLL")
+    a.secret("interview", "long ours", "LLLLLLLL")
     enc = next(n for n in os.listdir(a.dir) if not n.startswith("sotto."))
     container = next(a.dir / n for n in os.listdir(a.dir) if n.startswith("sotto.long."))
     # What Syncthing and Dropbox leave when the file changed on two devices: a renamed copy.

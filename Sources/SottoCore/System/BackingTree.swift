@@ -105,6 +105,7 @@ public final class BackingTree: @unchecked Sendable {
 
     /// Calls `body` with the parent directory of `absolute` (opened beneath the root) and the last
     /// component, for the `*at` calls that act on a name without following it.
+    @discardableResult
     func withParent<R>(_ absolute: String, _ body: (FileDescriptor, [UInt8]) throws(Errno) -> R) throws(Errno) -> R {
         let rel = try relative(absolute)
         let slash = rel.lastIndex(of: 0x2F)

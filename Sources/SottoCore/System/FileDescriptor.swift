@@ -147,6 +147,7 @@ public struct FileDescriptor: Sendable {
 }
 
 /// Calls `body` with a NUL-terminated copy of `bytes`.
+@discardableResult
 @inline(__always)
 func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
     if bytes.contains(0) { throw Errno.invalid }

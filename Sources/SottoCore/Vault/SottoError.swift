@@ -104,6 +104,7 @@ public enum SottoError: Error, CustomStringConvertible, Equatable {
 
 /// Wraps a syscall error with what was being done and to which path.
 @inline(__always)
+@discardableResult
 public func io<T>(_ operation: String, _ path: @autoclosure () -> String, _ body: () throws(Errno) -> T) throws(SottoError) -> T {
     do { return try body() } catch { throw SottoError.io(operation: operation, path: path(), errno: error) }
 }

@@ -93,7 +93,7 @@ public final class Vault {
             bytes = try tree.readSmallFile(configPath, limit: VaultConfig.maxSize)
         } catch Errno.noEntry {
             throw SottoError.notAVault(path: path)
-        } catch let e as Errno {
+        } catch let e {
             if let st = try? tree.lstat(configPath), EntryKind(mode: st.st_mode) != .file {
                 // Planted (a sync peer can write anything here): never followed, never read.
                 throw SottoError.configDamaged(path: path, detail: "it is \(EntryKind(mode: st.st_mode).withArticle), not a regular file (put there by something other than sotto); it was not followed or read")
