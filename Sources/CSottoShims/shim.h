@@ -40,6 +40,12 @@ int pipe2(int pipefd[2], int flags);
 static inline int sotto_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 static inline int sotto_pipe_nonblocking_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
 
+/* fallocate is a GNU extension too. KEEP_SIZE: allocate past the end without changing the size. */
+int fallocate(int fd, int mode, long long offset, long long len);
+static inline int sotto_fallocate(int fd, int mode, long long offset, long long len) {
+    return fallocate(fd, mode, offset, len);
+}
+
 /* syncfs is a GNU extension too: one call makes a whole rekey batch durable. */
 int syncfs(int fd);
 static inline int sotto_syncfs(int fd) { return syncfs(fd); }

@@ -104,12 +104,14 @@ extension Mount {
         }
         ops.fallocate = { req, _, mode, offset, length, fi in
             handle(req) { m in
-                // Plain allocation only: grow with encrypted zeros. Punching holes would need
-                // sparse ciphertext, which the format does not have.
-                guard mode == 0 else { throw Errno(EOPNOTSUPP) }
+                // Allocation (growing with encrypted zeros, its space reserved first) and
+                // KEEP_SIZE reservations. Punching holes would need sparse ciphertext, which the
+                // format does not have.
+                guard mode == 0 || mode == FileDescriptor.keepSize else { throw Errno(EOPNOTSUPP) }
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
-                let end = Int(offset + length)
-                if end > h.file.size { try m.removals.retryingWhenFull { try h.file.truncate(to: end) } }
+                try m.removals.retryingWhenFull {
+                    try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: mode == FileDescriptor.keepSize)
+                }
                 fuse_reply_err(req, 0)
             }
         }

@@ -21,6 +21,21 @@ import Testing
         // A multiple of the block size ends with an empty last block.
         #expect(l.ciphertextSize(plaintextSize: blockSize) == FileHeader.size + blockSize + 2 * AESGCM.overhead)
     }
+
+    /// The largest file: its ciphertext size fits in off_t (computing it does not trap) and
+    /// round-trips; one byte more would not fit.
+    @Test(arguments: ContentLayout.allowedBlockSizes)
+    func largestPlaintextSizeIsTheLastWhoseCiphertextFits(blockSize: Int) {
+        let l = ContentLayout(blockSize: blockSize)
+        let m = l.maxPlaintextSize
+        let c = l.ciphertextSize(plaintextSize: m)
+        #expect(l.plaintextSize(ciphertextSize: c) == m)
+        func wideCiphertextSize(_ p: Int128) -> Int128 {
+            Int128(FileHeader.size) + p + Int128(AESGCM.overhead) * (p / Int128(blockSize) + 1)
+        }
+        #expect(wideCiphertextSize(Int128(m)) <= Int128(Int.max))
+        #expect(wideCiphertextSize(Int128(m) + 1) > Int128(Int.max))
+    }
 }
 
 @Suite struct ContentRoundTripTests {

@@ -249,12 +249,14 @@ public final class EncryptedFile: @unchecked Sendable {
     public func write(_ data: UnsafeRawBufferPointer, at offset: Int) throws {
         guard writable else { throw Errno(EBADF) }
         guard data.count > 0 else { return }
+        guard offset >= 0 else { throw Errno.invalid }
+        guard offset <= layout.maxPlaintextSize - data.count else { throw Errno(EFBIG) }
         try lock.withWriteLock {
             try checkUnchanged()
             defer { try? noteOwnChange() }
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
-                try fillZeros(upTo: offset, cipher: cipher, scratch: scratch)
+                if offset > plainSize { try grow(to: offset, cipher: cipher, scratch: scratch) }
                 try writeRange(data, at: offset, cipher: cipher, scratch: scratch)
             }
         }
@@ -270,7 +272,7 @@ public final class EncryptedFile: @unchecked Sendable {
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 if newSize > plainSize {
-                    try fillZeros(upTo: newSize, cipher: cipher, scratch: scratch)
+                    try grow(to: newSize, cipher: cipher, scratch: scratch)
                 } else if newSize < plainSize {
                     try shrink(to: newSize, cipher: cipher, scratch: scratch)
                 }
@@ -278,8 +280,50 @@ public final class EncryptedFile: @unchecked Sendable {
         }
     }
 
+    /// fallocate(2) of plaintext `offset..<offset+length`: the file grows to cover it (mode 0, as
+    /// `posix_fallocate` asks), or, with `keepSize`, the space it would need is reserved without
+    /// changing the size. Within the current size every block is already stored: nothing to do.
+    public func allocate(offset: Int, length: Int, keepSize: Bool) throws {
+        guard writable else { throw Errno(EBADF) }
+        guard offset >= 0, length > 0 else { throw Errno.invalid }
+        guard offset <= layout.maxPlaintextSize - length else { throw Errno(EFBIG) }
+        let end = offset + length
+        try lock.withWriteLock {
+            try checkUnchanged()
+            guard end > plainSize else { return }
+            defer { try? noteOwnChange() }
+            if keepSize {
+                let have = layout.ciphertextSize(plaintextSize: plainSize)
+                try fd.reserve(offset: have, length: layout.ciphertextSize(plaintextSize: end) - have)
+                return
+            }
+            try codecs.with { scratch in
+                try grow(to: end, cipher: try headerLocked(scratch.gcm), scratch: scratch)
+            }
+        }
+    }
+
     public func sync(dataOnly: Bool) throws(Errno) {
         if dataOnly { try retryingSyscall { fdatasync(fd.rawValue) } } else { try fd.sync() }
+    }
+
+    /// Grows the file to `newSize` with encrypted zeros. The whole new ciphertext gets its disk
+    /// space first, so a grow the disk cannot hold (a `truncate -s 10T`, a preallocation) fails at
+    /// once with ENOSPC or EFBIG, having written nothing, instead of filling the disk block by
+    /// block. If the fill fails anyway, the file is put back to its old size.
+    private func grow(to newSize: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
+        guard newSize <= layout.maxPlaintextSize else { throw Errno(EFBIG) }
+        let oldSize = plainSize
+        let have = layout.ciphertextSize(plaintextSize: oldSize)
+        let need = layout.ciphertextSize(plaintextSize: newSize)
+        try fd.reserve(offset: have, length: need - have)
+        do {
+            try fillZeros(upTo: newSize, cipher: cipher, scratch: scratch)
+        } catch {
+            if plainSize > oldSize { try? shrink(to: oldSize, cipher: cipher, scratch: scratch) }
+            fd.releaseReserved(offset: have, length: need - have)
+            throw error
+        }
     }
 
     private func fillZeros(upTo end: Int, cipher: BlockCipher, scratch: CodecScratch) throws {

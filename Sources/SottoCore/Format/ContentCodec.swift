@@ -34,6 +34,17 @@ public struct ContentLayout: Sendable, Equatable {
     }
 
     public func cipherOffset(ofBlock i: Int) -> Int { FileHeader.size + i * cipherBlockSize }
+
+    /// The largest plaintext size whose ciphertext size fits in `off_t`: past it a file cannot
+    /// grow (EFBIG), whatever the backing filesystem allows. Checked before `ciphertextSize` is
+    /// computed, which would overflow.
+    public var maxPlaintextSize: Int {
+        let body = Int.max - FileHeader.size
+        let full = body / cipherBlockSize, rest = body - full * cipherBlockSize
+        // A final block is shorter than a whole one: with no room for one after `full` whole
+        // blocks, the last of them becomes the final block, one byte short.
+        return rest >= AESGCM.overhead ? full * blockSize + (rest - AESGCM.overhead) : full * blockSize - 1
+    }
 }
 
 /// Seals and opens the blocks of one file. AAD = file ID (16) || block index (u64 BE) || last (u8).
