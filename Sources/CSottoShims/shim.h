@@ -46,6 +46,17 @@ static inline int sotto_fallocate(int fd, int mode, long long offset, long long 
     return fallocate(fd, mode, offset, len);
 }
 
+/* Extended attributes (<sys/xattr.h>, which Swift's Glibc module does not export). */
+#include <sys/xattr.h>
+static inline long sotto_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
+    return fgetxattr(fd, name, value, size);
+}
+static inline int sotto_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}
+static inline long sotto_flistxattr(int fd, char *list, unsigned long size) { return flistxattr(fd, list, size); }
+static inline int sotto_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+
 /* syncfs is a GNU extension too: one call makes a whole rekey batch durable. */
 int syncfs(int fd);
 static inline int sotto_syncfs(int fd) { return syncfs(fd); }

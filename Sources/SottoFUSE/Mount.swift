@@ -77,10 +77,11 @@ public final class Mount: @unchecked Sendable {
     /// Mounts at `mountpoint`, calls `ready` once the kernel serves it (FUSE_INIT answered, the
     /// io_uring queues registered if used), then serves requests on worker threads until
     /// unmounted or signalled (SIGINT, SIGTERM, SIGHUP unmount cleanly). `ioUring`: take requests
-    /// through io_uring where the kernel offers it (CFuseRing).
+    /// through io_uring where the kernel offers it (CFuseRing). `extendedAttributes`: false leaves the
+    /// xattr operations out (`--no-xattr`).
     public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ioUring: Bool = true,
-                    ready: @escaping () -> Void) throws {
-        var ops = Self.operations()
+                    extendedAttributes: Bool = true, ready: @escaping () -> Void) throws {
+        var ops = Self.operations(extendedAttributes: extendedAttributes)
         let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }

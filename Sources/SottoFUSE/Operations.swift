@@ -5,20 +5,20 @@ import Glibc
 #endif
 
 // The low-level operation table. Callbacks capture nothing (they are C function pointers); each
-// family lives in its own file: Operations+Entries (names), +Attributes, +Files, +Directories.
+// family lives in its own file: Operations+Entries (names), +Attributes, +Files, +Directories,
+// +ExtendedAttributes.
 
 extension Mount {
-    static func operations() -> fuse_lowlevel_ops {
+    static func operations(extendedAttributes: Bool) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         addEntryOperations(&ops)
         addAttributeOperations(&ops)
         addFileOperations(&ops)
         addDirectoryOperations(&ops)
-        // Extended attributes are not in the format (v1, v3), and the xattr operations are left out on
-        // purpose: the kernel then answers every xattr call with ENOTSUP itself, which cp, rsync
-        // and tar take as "this filesystem has none", and stops asking. Otherwise it asks on every
-        // write (security.capability, to clear it) and `ls -l` asks twice per file (SELinux label,
-        // ACL): a round trip each.
+        // Left out (`--no-xattr`), the kernel answers every xattr call with ENOTSUP itself, which
+        // cp, rsync and tar take as "none here", and stops asking. With them, it asks for
+        // security.capability before every write(2): one round trip each (measured, docs/architecture.md).
+        if extendedAttributes { addExtendedAttributeOperations(&ops) }
         return ops
     }
 

@@ -261,6 +261,13 @@ struct Export: ParsableCommand {
             do {
                 defer { fd.close() }
                 try v.readFile(entry) { try fd.writeAll($0) }
+                for (name, value) in try v.extendedAttributes(of: entry) {
+                    do { try fd.setExtendedAttribute(name, value, flags: 0) } catch {
+                        // A destination without extended attributes (a FAT drive), or trusted.*
+                        // for a non-root user: the content matters more; say what was not kept.
+                        Sotto.report("'\(display)': extended attribute '\(String(decoding: name, as: UTF8.self))' not kept: \(error)")
+                    }
+                }
                 try io("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.permissions) }
             } catch let e as SottoError {
                 _ = try? FileSystem.unlink(display)

@@ -184,6 +184,9 @@ public final class EncryptedFile: @unchecked Sendable {
         try headerLock.withLock { try blockCipher(gcm, prefetch: prefetch) }
     }
 
+    /// The file's header (read once), for its extended attributes' keys.
+    func headerForAttributes(_ gcm: AESGCM) throws -> FileHeader { try headerLocked(gcm).header }
+
     private func currentBackingSize() throws -> Int {
         let c = Int(try fd.stat().st_size)
         guard let size = layout.plaintextSize(ciphertextSize: c) else {

@@ -179,6 +179,41 @@ public struct FileDescriptor: Sendable {
     /// utimensat(2)'s "leave this time as it is" (Linux ABI; Glibc's macro is not imported).
     static let utimeOmit = (1 << 30) - 2
 
+    // MARK: Extended attributes
+
+    /// The kernel's bounds on a value and on a list of names (XATTR_SIZE_MAX, XATTR_LIST_MAX):
+    /// no read below is larger, whatever the vault directory holds.
+    public static let extendedAttributeMax = 65536
+
+    /// The value of extended attribute `name` (ENODATA if there is none).
+    public func extendedAttribute(_ name: [UInt8]) throws(Errno) -> [UInt8] {
+        try withCString(name) { (n) throws(Errno) -> [UInt8] in
+            var buffer = [UInt8](repeating: 0, count: Self.extendedAttributeMax)
+            let got = try retryingSyscall {
+                buffer.withUnsafeMutableBytes { sotto_fgetxattr(rawValue, n, $0.baseAddress, UInt($0.count)) }
+            }
+            return Array(buffer[0..<got])
+        }
+    }
+
+    /// Sets extended attribute `name`; `flags` XATTR_CREATE (1) or XATTR_REPLACE (2) as setxattr(2).
+    public func setExtendedAttribute(_ name: [UInt8], _ value: [UInt8], flags: Int32) throws(Errno) {
+        try withCString(name) { (n) throws(Errno) in
+            try retryingSyscall { value.withUnsafeBytes { sotto_fsetxattr(rawValue, n, $0.baseAddress, UInt($0.count), flags) } }
+        }
+    }
+
+    public func removeExtendedAttribute(_ name: [UInt8]) throws(Errno) {
+        try withCString(name) { (n) throws(Errno) in try retryingSyscall { sotto_fremovexattr(rawValue, n) } }
+    }
+
+    /// The names of this file's extended attributes.
+    public func extendedAttributeNames() throws(Errno) -> [[UInt8]] {
+        var buffer = [CChar](repeating: 0, count: Self.extendedAttributeMax)
+        let got = try retryingSyscall { buffer.withUnsafeMutableBufferPointer { sotto_flistxattr(rawValue, $0.baseAddress, UInt($0.count)) } }
+        return buffer[0..<got].split(separator: 0).map { $0.map { UInt8(bitPattern: $0) } }
+    }
+
     /// Starts writing a range of this file's dirty pages to disk without waiting for it
     /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); durability still needs `sync()`.
     public func startWriteback(offset: Int, length: Int) {

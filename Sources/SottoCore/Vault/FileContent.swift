@@ -72,19 +72,23 @@ public enum FileContent {
     /// Decrypts a backing file, handing each authenticated block's plaintext to `sink` in order.
     /// Nothing of a block reaches `sink` before it authenticates; an invalid size is caught before
     /// any block is read.
+    /// The file's header, unwrapped (`DecodeError.header` if it does not authenticate).
+    static func readHeader(_ fd: FileDescriptor, keys: VaultKeys, gcm: AESGCM) throws -> FileHeader {
+        var headerBytes = [UInt8](repeating: 0, count: FileHeader.size)
+        let got = try headerBytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0) }
+        do {
+            return try headerBytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<got]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
+        } catch let e as FileHeader.ParseError {
+            throw DecodeError.header(e)
+        }
+    }
+
     public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout,
                                sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let size = Int(try fd.stat().st_size)
         guard let plainSize = layout.plaintextSize(ciphertextSize: size) else { throw DecodeError.invalidSize(ciphertextSize: size) }
         let gcm = try AESGCM()
-        var headerBytes = [UInt8](repeating: 0, count: FileHeader.size)
-        let got = try headerBytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0) }
-        let header: FileHeader
-        do {
-            header = try headerBytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<got]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
-        } catch let e as FileHeader.ParseError {
-            throw DecodeError.header(e)
-        }
+        let header = try readHeader(fd, keys: keys, gcm: gcm)
         let cipher = BlockCipher(header: header, layout: layout)
         let count = layout.blockCount(plaintextSize: plainSize)
         let B = layout.blockSize, CB = layout.cipherBlockSize

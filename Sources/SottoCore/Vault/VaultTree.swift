@@ -202,6 +202,54 @@ extension Vault {
         }
     }
 
+    /// A file's extended attributes (docs/format.md §5.6), decrypted; a value that does not
+    /// authenticate is an integrity error naming the file.
+    public func extendedAttributes(of entry: VaultEntry) throws -> [(name: [UInt8], value: [UInt8])] {
+        let fd = try io("open", entry.backingPath) { () throws(Errno) in try tree.openFile(entry.backingPath, flags: O_RDONLY) }
+        defer { fd.close() }
+        let stored = try io("list extended attributes", entry.backingPath) { () throws(Errno) in
+            try fd.extendedAttributeNames().filter { $0.starts(with: ExtendedAttributes.storedPrefix) }
+        }
+        guard !stored.isEmpty else { return [] }
+        let gcm = try AESGCM()
+        let header: FileHeader
+        do { header = try FileContent.readHeader(fd, keys: self.keys, gcm: gcm) } catch let e as FileContent.DecodeError {
+            throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath, detail: e.description)
+        }
+        let attributeKeys = try ExtendedAttributes(header: header)
+        return try stored.compactMap { s in
+            guard let name = attributeKeys.plainName(s) else { return nil }
+            let sealed = try io("read extended attribute", entry.backingPath) { () throws(Errno) in try fd.extendedAttribute(s) }
+            do { return (name, try attributeKeys.open(sealed, storedName: s, gcm: gcm)) } catch {
+                throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath,
+                                           detail: "extended attribute '\(TerminalText.escaped(String(decoding: name, as: UTF8.self)))' does not authenticate")
+            }
+        }
+    }
+
+    /// Encrypts `source`'s extended attributes of the kept namespaces onto the new backing file
+    /// `fd` (import). Nothing is silently dropped: an attribute the vault's filesystem cannot
+    /// store fails the import of that file.
+    func keepExtendedAttributes(of source: FileDescriptor, in fd: FileDescriptor, backingPath: String, plainPath: String) throws {
+        // A source filesystem without extended attributes has none to keep.
+        guard let names = try? source.extendedAttributeNames().filter(ExtendedAttributes.isKept), !names.isEmpty else { return }
+        let gcm = try AESGCM()
+        let keys: ExtendedAttributes
+        do { keys = try ExtendedAttributes(header: try FileContent.readHeader(fd, keys: self.keys, gcm: gcm)) } catch let e as FileContent.DecodeError {
+            throw SottoError.integrity(path: plainPath, backingPath: backingPath, detail: e.description)
+        }
+        for name in names {
+            let shown = TerminalText.escaped(String(decoding: name, as: UTF8.self))
+            guard let value = try? source.extendedAttribute(name) else { continue }  // removed meanwhile
+            guard name.count <= ExtendedAttributes.maxName else {
+                throw SottoError.invalidArgument("'\(plainPath)': extended attribute '\(shown)' has a name longer than \(ExtendedAttributes.maxName) bytes, which a vault cannot keep")
+            }
+            let stored = try keys.storedName(name)
+            let sealed = try keys.seal(value, storedName: stored, gcm: gcm)
+            try io("keep extended attribute '\(shown)' of", plainPath) { () throws(Errno) in try fd.setExtendedAttribute(stored, sealed, flags: 0) }
+        }
+    }
+
     public func readSymlink(_ entry: VaultEntry) throws -> [UInt8] {
         let stored = try io("read link", entry.backingPath) { () throws(Errno) in try tree.readlink(entry.backingPath) }
         do {
@@ -241,6 +289,7 @@ extension Vault {
                 } catch let e as Errno {
                     throw SottoError.io(operation: "write", path: tmp, errno: e)
                 }
+                try keepExtendedAttributes(of: source, in: fd, backingPath: tmp, plainPath: Self.join(dir.plainPath, name))
                 try io("sync", tmp) { () throws(Errno) in try fd.sync() }
                 try io("chmod", tmp) { () throws(Errno) in try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) } }
             }
