@@ -203,9 +203,18 @@ def test_read_only_mount(fresh):
 
 
 @tsan_defers_signals
+def default_stop_signals():
+    """In the child: the stop signals as a terminal would give them. A signal inherited as ignored
+    stays ignored by design (`nohup sotto mount` keeps running on SIGHUP; so does libfuse), and a
+    test runner started under nohup, or as a background job of a script (which ignores SIGINT),
+    would otherwise pass that on: round 1 of a `nohup tools/test --repeat` failed so on SIGHUP."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def test_foreground_mode_and_ctrl_c(fresh):
     p = subprocess.Popen([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, "--foreground"],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_stop_signals)
     try:
         line = p.stderr.readline()  # "sotto: mounted ..." once ready
         assert "mounted" in line
@@ -240,7 +249,7 @@ def test_a_stop_signal_on_any_thread_unmounts_a_foreground_mount(fresh, signame)
     deliberately."""
     sig = getattr(signal, signame)
     p = subprocess.Popen([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, "--foreground"],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_stop_signals)
     try:
         assert "mounted" in p.stderr.readline()
         tid = thread_named(p.pid, "sotto-status")
