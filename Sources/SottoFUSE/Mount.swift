@@ -42,11 +42,10 @@ public final class Mount: @unchecked Sendable {
         self.vault = vault
         self.mapper = PathMapper(vault: vault, shared: shared, readOnly: readOnly)
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try vault.tree.lstat(vault.path), mapper: mapper)
-        self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared)
+        self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared, diskWait: RingDiskWaitHint())
         self.codecs = files.codecs
         self.readahead = FolderReadahead(layout: vault.layout, tree: vault.tree)
         self.removals = DeferredRelease(tree: vault.tree)
-        EncryptedFile.willWaitForDisk = sotto_ring_will_wait
         self.log = log
         self.readOnly = readOnly
         self.shared = shared
@@ -167,6 +166,12 @@ public final class Mount: @unchecked Sendable {
             st.st_size = 0
         }
     }
+}
+
+/// Before a read waits for the disk, a thread serving an io_uring queue lets itself be woken on any
+/// CPU (`sotto_ring_will_wait`; a no-op on other threads and on /dev/fuse).
+struct RingDiskWaitHint: DiskWaitHint {
+    func willWaitForDisk() { sotto_ring_will_wait() }
 }
 
 /// What `fuse_file_info.fh` holds, retained from open/opendir until release/releasedir.

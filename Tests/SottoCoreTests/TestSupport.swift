@@ -30,18 +30,27 @@ func writeFile(_ path: String, _ bytes: [UInt8], sourceLocation: SourceLocation 
 
 func readFile(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
 
-/// Deterministic pseudo-random bytes (SplitMix64), so failures reproduce.
-func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var state = seed
-    var out = [UInt8]()
-    out.reserveCapacity(count + 8)
-    while out.count < count {
+/// A seeded generator (SplitMix64): the same cases every run, so failures reproduce.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
         state &+= 0x9E3779B97F4A7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
         z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        z ^= z >> 31
-        withUnsafeBytes(of: z) { out.append(contentsOf: $0) }
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { n == 0 ? 0 : Int(next() % UInt64(n)) }
+}
+
+/// Deterministic pseudo-random bytes, so failures reproduce.
+func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var rng = SplitMix(seed: seed)
+    var out = [UInt8]()
+    out.reserveCapacity(count + 8)
+    while out.count < count {
+        withUnsafeBytes(of: rng.next()) { out.append(contentsOf: $0) }
     }
     return Array(out[0..<count])
 }

@@ -45,13 +45,13 @@ public final class EncryptedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(b)
     }()
 
-    /// Called on the reading thread before a read of content waits for the disk (the FUSE layer
-    /// lets such a thread be woken on any CPU). Set once, before any file is read.
-    nonisolated(unsafe) public static var willWaitForDisk: @convention(c) () -> Void = {}
+    /// Told before a read of content waits for the disk (the mount's transport).
+    let diskWait: any DiskWaitHint
 
     /// `header`: the header just written to a new file (no need to read it back).
     init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, codecs: CodecPool,
-         newFileHeader header: FileHeader? = nil) throws {
+         diskWait: any DiskWaitHint, newFileHeader header: FileHeader? = nil) throws {
+        self.diskWait = diskWait
         let st = try fd.stat()
         self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         self.fd = fd
@@ -148,7 +148,7 @@ public final class EncryptedFile: @unchecked Sendable {
             _ = posix_fadvise(fd.rawValue, off_t(start), off_t(p.upperBound - start), POSIX_FADV_WILLNEED)
         }
         var bytes = [UInt8](repeating: 0, count: FileHeader.size)
-        let n = try bytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0, beforeWaiting: Self.willWaitForDisk) }
+        let n = try bytes.withUnsafeMutableBytes { (b) throws(Errno) -> Int in try fd.read(into: b, at: 0, beforeWaiting: diskWait.willWaitForDisk) }
         do {
             let header = try bytes.withUnsafeBytes { try FileHeader.open(UnsafeRawBufferPointer(rebasing: $0[0..<n]), wrapKey: keys.fileKeyWrap, gcm: gcm) }
             let c = BlockCipher(header: header, layout: layout)
@@ -211,7 +211,7 @@ public final class EncryptedFile: @unchecked Sendable {
         let first = range.lowerBound / B, last = (range.upperBound - 1) / B
         let finalIndex = size / B
         let stored = scratch.stored(cipherRange(range, size: size).count)
-        let got = try fd.read(into: stored, at: layout.cipherOffset(ofBlock: first), beforeWaiting: Self.willWaitForDisk)
+        let got = try fd.read(into: stored, at: layout.cipherOffset(ofBlock: first), beforeWaiting: diskWait.willWaitForDisk)
         guard got == stored.count else { throw damaged("the file is shorter than its size says (changed underneath?)") }
         var copied = 0
         for i in first...last {
@@ -340,23 +340,13 @@ public final class EncryptedFile: @unchecked Sendable {
     /// the new final block and writes them with one pwrite. Blocks the data covers whole are sealed
     /// straight from `data`; only edge blocks whose old bytes survive are read back and merged.
     private func writeRange(_ data: UnsafeRawBufferPointer, at offset: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
-        precondition(offset <= plainSize && data.count > 0)
-        let B = layout.blockSize, CB = layout.cipherBlockSize
-        let oldSize = plainSize
-        let end = offset + data.count
-        let newSize = max(oldSize, end)
-        let oldFinal = oldSize / B, newFinal = newSize / B
-        let first = offset / B
-        let lastWritten = newSize > oldSize ? newFinal : (end - 1) / B
-        let count = lastWritten - first + 1
-        // Every block but the last is whole, so block i lands at (i - first) * CB.
-        let total = (count - 1) * CB + min(B, newSize - lastWritten * B) + AESGCM.overhead
-
+        let span = WriteSpan(layout: layout, offset: offset, count: data.count, oldSize: plainSize)
+        let oldSize = plainSize, first = span.first, lastWritten = span.last, count = span.blocks.count
+        let total = span.cipherLength
         let sealed = scratch.sealed(total)
         let nonces = scratch.nonces(count * AESGCM.nonceSize)
         try SecureRandom.fill(nonces)
-        let plan = WritePlan(data: data, offset: offset, oldSize: oldSize, newSize: newSize, first: first, newFinal: newFinal,
-                             sealed: sealed, nonces: UnsafeRawBufferPointer(nonces), cipher: cipher, layout: layout)
+        let plan = WritePlan(data: data, span: span, sealed: sealed, nonces: UnsafeRawBufferPointer(nonces), cipher: cipher, layout: layout)
         // The edge blocks may merge old bytes (a read through the scratch block); the blocks
         // between are sealed straight from `data`, on several cores when there are many.
         let openOld = { (i: Int, s: CodecScratch) throws -> Int in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
@@ -364,11 +354,10 @@ public final class EncryptedFile: @unchecked Sendable {
         if count > 1 { try plan.seal(lastWritten, scratch: scratch, openOld: openOld) }
         if count > 2 { try plan.sealWhole((first + 1)..<lastWritten, scratch: scratch, codecs: codecs) }
         scratch.wipeBlock()
-        let at = layout.cipherOffset(ofBlock: first)
-        if oldFinal + 1 <= lastWritten {
+        let at = span.cipherOffset
+        if let split = span.newBlocksFrom {
             // Growing: write the new blocks first. If the disk is full, cut them off again and the
             // file keeps its old content, intact; only then rewrite the blocks it already had.
-            let split = (oldFinal + 1 - first) * CB
             do {
                 try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[split..<total]), at: at + split)
             } catch {
@@ -379,8 +368,8 @@ public final class EncryptedFile: @unchecked Sendable {
         } else {
             try fd.writeAll(UnsafeRawBufferPointer(rebasing: sealed[0..<total]), at: at)
         }
-        plainSize = newSize
-        writeBehind(offset: offset, end: end)
+        plainSize = span.newSize
+        writeBehind(offset: offset, end: span.end)
     }
 
     // MARK: Write-behind
@@ -423,94 +412,5 @@ public final class EncryptedFile: @unchecked Sendable {
         try fd.writeAll(UnsafeRawBufferPointer(sealed), at: at)
         try fd.truncate(to: at + sealed.count)
         plainSize = newSize
-    }
-}
-
-/// The open files of a mount, by backing inode: every handle and hard link of a file shares one
-/// `EncryptedFile`. The table's lock is taken on open and release only, never on read or write.
-public final class OpenFileTable: @unchecked Sendable {
-    private let lock = Mutex()
-    private var files: [EncryptedFile.Identity: EncryptedFile] = [:]
-    let keys: VaultKeys
-    let tree: BackingTree
-    let layout: ContentLayout
-    public let codecs: CodecPool
-    public let readOnly: Bool
-    /// Other programs may write the vault (`mount --shared`): open files watch for it.
-    public let shared: Bool
-
-    public init(vault: Vault, readOnly: Bool, shared: Bool = false) {
-        keys = vault.keys
-        tree = vault.tree
-        layout = vault.layout
-        codecs = CodecPool(blockSize: vault.layout.blockSize)
-        self.readOnly = readOnly
-        self.shared = shared
-    }
-
-    /// Opens the backing file at `path` (read-write unless the mount is read-only or the file's
-    /// mode forbids it) and returns the shared state, with one more reference.
-    public func open(_ path: String, write: Bool) throws -> EncryptedFile {
-        let (fd, writable) = try openBacking(path, write: write)
-        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, codecs: codecs)
-        if shared { try file.watchForOutsideChanges() }
-        return lock.withLock {
-            if let existing = files[file.identity], existing.writable || !writable {
-                existing.references += 1
-                existing.backingPath = path
-                return existing  // `file` closes its fd as it goes
-            }
-            // First opener, or a writer replacing a read-only state (no handle writes through it).
-            file.references = (files[file.identity]?.references ?? 0) + 1
-            files[file.identity] = file
-            return file
-        }
-    }
-
-    /// Creates a new, empty encrypted file at a reserved backing path (O_EXCL) and returns its
-    /// open state with one reference: no second open, no header read back. `owner` (root only)
-    /// is applied before `mode`, so chown cannot clear set-id bits of the final mode.
-    public func create(_ path: String, mode: mode_t, owner: (uid: uid_t, gid: gid_t)?) throws -> EncryptedFile {
-        let fd = try tree.openFile(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600)
-        let file: EncryptedFile
-        do {
-            let header = try codecs.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0.gcm) }
-            if let owner { try retryingSyscall { fchown(fd.rawValue, owner.uid, owner.gid) } }
-            try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) }
-            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, codecs: codecs,
-                                     newFileHeader: header)
-            if shared { try file.watchForOutsideChanges() }
-        } catch {
-            fd.close()
-            _ = try? tree.unlink(path)
-            throw error
-        }
-        lock.withLock {
-            file.references = 1
-            files[file.identity] = file
-        }
-        return file
-    }
-
-    /// Read-write when allowed, so one state serves readers and writers; read-only for a reader
-    /// when the backing mode forbids writing.
-    private func openBacking(_ path: String, write: Bool) throws(Errno) -> (FileDescriptor, Bool) {
-        if readOnly { return (try tree.openFile(path, flags: O_RDONLY), false) }
-        do {
-            return (try tree.openFile(path, flags: O_RDWR), true)
-        } catch {
-            guard [EACCES, EPERM, EROFS].contains(error.rawValue), !write else { throw error }
-            return (try tree.openFile(path, flags: O_RDONLY), false)
-        }
-    }
-
-    /// How many files have open handles.
-    public var openCount: Int { lock.withLock { files.count } }
-
-    public func release(_ file: EncryptedFile) {
-        lock.withLock {
-            file.references -= 1
-            if file.references <= 0, files[file.identity] === file { files[file.identity] = nil }
-        }
     }
 }

@@ -3,11 +3,13 @@ import Dispatch
 import Glibc
 #endif
 
-/// One write's blocks, from the first it touches to the last it reseals, sealed into `sealed`
-/// (block i at `(i - first) * cipherBlockSize`) with the nonces drawn for it.
+/// One write's blocks (`span`), sealed into `sealed` (block i at `(i - first) * cipherBlockSize`)
+/// with the nonces drawn for it.
 struct WritePlan: @unchecked Sendable {
     let data: UnsafeRawBufferPointer
-    let offset: Int, oldSize: Int, newSize: Int, first: Int, newFinal: Int
+    let span: WriteSpan
+    var offset: Int { span.offset }
+    var first: Int { span.first }
     let sealed: UnsafeMutableRawBufferPointer
     let nonces: UnsafeRawBufferPointer
     let cipher: BlockCipher
@@ -22,13 +24,13 @@ struct WritePlan: @unchecked Sendable {
     /// block) and zero-filling what neither the old content nor `data` covers.
     func seal(_ i: Int, scratch: CodecScratch, openOld: (Int, CodecScratch) throws -> Int) throws {
         let B = layout.blockSize
-        let end = offset + data.count
+        let end = span.end
         let blockStart = i * B
-        let len = min(B, newSize - blockStart)
-        let oldLen = i <= oldSize / B ? max(0, min(B, oldSize - blockStart)) : 0
-        let survives = oldLen > 0 && !(offset <= blockStart && end >= blockStart + oldLen)
+        let len = span.length(ofBlock: i)
+        let oldLen = span.oldLength(ofBlock: i)
+        let survives = span.keepsOldBytes(ofBlock: i)
         let plaintext: UnsafeRawBufferPointer
-        if !survives && offset <= blockStart && end >= blockStart + len {
+        if span.dataCoversWhole(block: i) {
             plaintext = UnsafeRawBufferPointer(rebasing: data[(blockStart - offset)..<(blockStart - offset + len)])
         } else {
             let merged = scratch.block
@@ -75,6 +77,6 @@ struct WritePlan: @unchecked Sendable {
         let n = AESGCM.nonceSize, at = (i - first) * layout.cipherBlockSize
         let dst = UnsafeMutableRawBufferPointer(rebasing: sealed[at..<(at + plaintext.count + AESGCM.overhead)])
         dst.baseAddress!.copyMemory(from: nonces.baseAddress! + (i - first) * n, byteCount: n)
-        try cipher.seal(index: i, last: i == newFinal, plaintext: plaintext, into: dst, gcm: gcm)
+        try cipher.seal(index: i, last: i == span.newFinal, plaintext: plaintext, into: dst, gcm: gcm)
     }
 }
