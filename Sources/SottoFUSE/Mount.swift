@@ -51,87 +51,16 @@ public final class Mount: @unchecked Sendable {
         self.shared = shared
     }
 
-    /// Mount options. With `allowOther` the kernel checks every user against the modes Sotto
-    /// reports (`default_permissions`), as on ext4. Without it only the mounting user gets in and
-    /// the daemon runs as that user, so the backing filesystem's checks are the same ones; the
-    /// kernel's would cost a GETATTR of the parent before each entry an `rm -rf` or untar touches.
-    static func mountOptions(readOnly: Bool, allowOther: Bool) -> String {
-        var o = ["fsname=sotto", "subtype=sotto"]
-        if allowOther { o += ["allow_other", "default_permissions"] }
-        if readOnly { o.append("ro") }
-        return o.joined(separator: ",")
-    }
-
     public enum MountError: Error { case setup(String) }
-
     /// Set while running: publishes status, enforces the idle limit, and is told of each request.
     var supervisor: Supervisor?
 
     /// How requests arrive: "io_uring" once every CPU's queue has registered, else "/dev/fuse".
     var transport: String { sotto_ring_state(ring) == Int32(SOTTO_RING_SERVING.rawValue) ? "io_uring" : "/dev/fuse" }
-    private var ring: OpaquePointer?
+    /// The io_uring transport (CFuseRing), set by `run`.
+    var ring: OpaquePointer?
     /// `run`'s `ready`, called once from the thread that answers FUSE_INIT.
-    private var onServing: (() -> Void)?
-
-    /// Mounts at `mountpoint`, calls `ready` once the kernel serves it (FUSE_INIT answered, the
-    /// io_uring queues registered if used), then serves requests on worker threads until
-    /// unmounted or signalled (SIGINT, SIGTERM, SIGHUP unmount cleanly). `ioUring`: take requests
-    /// through io_uring where the kernel offers it (CFuseRing). `extendedAttributes`: false leaves the
-    /// xattr operations out (`--no-xattr`).
-    public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ioUring: Bool = true,
-                    extendedAttributes: Bool = true, ready: @escaping () -> Void) throws {
-        var ops = Self.operations(extendedAttributes: extendedAttributes)
-        let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        let me = Unmanaged.passRetained(self)
-        defer { me.release() }
-        let session: OpaquePointer? = cArgs.withUnsafeMutableBufferPointer { buf in
-            var args = fuse_args(argc: Int32(argv.count), argv: buf.baseAddress, allocated: 0)
-            return sotto_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, me.toOpaque())
-        }
-        guard let session else { throw MountError.setup("libfuse rejected the mount options") }
-        defer { fuse_session_destroy(session) }
-        // Before mounting: a signal from here on ends the mount cleanly (StopSignals for why not
-        // libfuse's handlers). A write to a closed pipe or socket fails with EPIPE instead of
-        // killing the daemon, as libfuse's handlers would also have arranged.
-        signal(SIGPIPE, SIG_IGN)
-        let stopSignals = try StopSignals(session: session, log: log)
-        defer { stopSignals.finish() }
-        guard fuse_session_mount(session, mountpoint) == 0 else {
-            throw MountError.setup("the kernel refused the mount (is /dev/fuse available, and fuse3 installed?)")
-        }
-        defer { fuse_session_unmount(session) }
-        ring = sotto_ring_attach(session, ioUring ? 1 : 0, 0, { context, state, message in
-            let m = Unmanaged<Mount>.fromOpaque(context!).takeUnretainedValue()
-            if state == Int32(SOTTO_RING_FAILED.rawValue) { m.log.error(String(cString: message!)) }
-            else { m.log.info(String(cString: message!)) }
-            m.supervisor?.refresh()
-            // Once: INIT is answered once, before any later failure can be reported.
-            if let ready = m.onServing {
-                m.onServing = nil
-                ready()
-            }
-        }, me.toOpaque())
-        guard ring != nil else { throw MountError.setup("out of memory setting up the request transport") }
-        defer { sotto_ring_stop(ring) }
-        log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
-        log.info("cipher library: \(AESGCM.libraryVersion)")
-        onServing = ready
-        let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
-        self.supervisor = supervisor
-        supervisor.start()
-        defer { supervisor.stop() }
-        let config = fuse_loop_cfg_create()
-        defer { fuse_loop_cfg_destroy(config) }
-        fuse_loop_cfg_set_max_threads(config, 16)
-        let rc = stopSignals.serve { sotto_session_loop_mt(session, config) }
-        log.info("unmounted \(mountpoint)\(rc != 0 ? " (loop ended with \(rc))" : "")")
-        // Tests: a filesystem process slow to finish after the unmount (as with many open files),
-        // which `sotto unmount` must wait for. SOTTO_TEST_EXIT_DELAY_MS=N.
-        if let ms = getenv("SOTTO_TEST_EXIT_DELAY_MS").flatMap({ UInt32(String(cString: $0)) }) { usleep(ms * 1000) }
-    }
-
+    var onServing: (() -> Void)?
     /// Gives a new backing entry to the calling user and, in a setgid directory, the directory's
     /// group (as ext4 does); only root can.
     func takeOwnership(of backingPath: String, parent: String, request: fuse_req_t?) {
@@ -164,96 +93,6 @@ public final class Mount: @unchecked Sendable {
         } else {
             log.once("size:" + backingPath, "\(backingPath): size \(st.st_size) is not one a complete file can have (damaged or cut short); reads fail with EIO")
             st.st_size = 0
-        }
-    }
-}
-
-/// Before a read waits for the disk, a thread serving an io_uring queue lets itself be woken on any
-/// CPU (`sotto_ring_will_wait`; a no-op on other threads and on /dev/fuse).
-struct RingDiskWaitHint: DiskWaitHint {
-    func willWaitForDisk() { sotto_ring_will_wait() }
-}
-
-/// What `fuse_file_info.fh` holds, retained from open/opendir until release/releasedir.
-/// With `nullpath_ok`, operations on an open file or directory get only this, no path.
-class OpenHandle {
-    func store(in fi: UnsafeMutablePointer<fuse_file_info>) {
-        fi.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(self).toOpaque()))
-    }
-
-    static func from(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> OpenHandle? {
-        guard let fi, fi.pointee.fh != 0, let p = UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh)) else { return nil }
-        return Unmanaged<OpenHandle>.fromOpaque(p).takeUnretainedValue()
-    }
-
-    static func take(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> OpenHandle? {
-        guard let fi, fi.pointee.fh != 0, let p = UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh)) else { return nil }
-        fi.pointee.fh = 0
-        return Unmanaged<OpenHandle>.fromOpaque(p).takeRetainedValue()
-    }
-}
-
-/// An open file: the shared per-inode state.
-final class Handle: OpenHandle {
-    let file: EncryptedFile
-    init(_ file: EncryptedFile) { self.file = file }
-
-    static func file(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> Handle? { from(fi) as? Handle }
-}
-
-/// The mount a request belongs to.
-@inline(__always)
-func mount(of request: fuse_req_t?) -> Mount {
-    Unmanaged<Mount>.fromOpaque(fuse_req_userdata(request)).takeUnretainedValue()
-}
-
-/// Runs one request: `body` sends the reply on success; any error becomes `fuse_reply_err`.
-/// Damage is logged with the file it is in and answered with EIO, never with data.
-@inline(__always)
-func handle(_ request: fuse_req_t?, _ body: (Mount) throws -> Void) {
-    let m = mount(of: request)
-    m.supervisor?.touch()
-    do {
-        try body(m)
-    } catch {
-        fuse_reply_err(request, m.errnoValue(for: error))
-    }
-}
-
-extension Mount {
-    func errnoValue(for error: Error) -> Int32 {
-        switch error {
-        case let e as Errno: return e.rawValue
-        case let e as SottoError:
-            switch e {
-            case .io(_, _, let errno): return errno.rawValue
-            case .notFound: return ENOENT
-            case .exists: return EEXIST
-            default:
-                log.error(e.description)
-                return EIO
-            }
-        default:
-            log.error("\(error)")
-            return EIO
-        }
-    }
-}
-
-/// What `sotto status` shows: the mounts this user has running.
-public enum MountStatus {
-    public struct Entry: Sendable {
-        public let pid: Int32, vault: String, mountpoint: String, readOnly: Bool, shared: Bool
-        public let mountedSince: Int, openFiles: Int, lastAccess: Int, idleLimitSeconds: Int?
-        public let transport: String
-    }
-
-    public static func all() -> [Entry] {
-        Supervisor.allStatuses().map {
-            Entry(pid: $0.pid, vault: $0.vault, mountpoint: $0.mountpoint, readOnly: $0.readOnly, shared: $0.shared ?? false,
-                  mountedSince: $0.mountedSince,
-                  openFiles: $0.openFiles, lastAccess: $0.lastAccess, idleLimitSeconds: $0.idleLimitSeconds,
-                  transport: $0.transport ?? "/dev/fuse")
         }
     }
 }

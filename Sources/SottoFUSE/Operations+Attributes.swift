@@ -77,7 +77,7 @@ extension Mount {
             handle(req) { m in
                 var s = statvfs()
                 m.removals.wait()  // space of files just removed counts as free
-                try retryingCall { fstatvfs(m.vault.tree.root.rawValue, &s) }
+                try retryingSyscall { fstatvfs(m.vault.tree.root.rawValue, &s) }
                 s.f_namemax = UInt(PlainName.maxLength)  // long names are stored in containers
                 fuse_reply_statfs(req, &s)
             }

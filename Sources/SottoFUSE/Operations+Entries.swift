@@ -177,11 +177,3 @@ extension Mount {
     }
 }
 
-/// Runs a libc call returning -1 on failure, throwing its errno.
-@inline(__always)
-func retryingCall(_ call: () -> Int32) throws(Errno) {
-    while call() == -1 {
-        let e = errno
-        if e != EINTR { throw Errno(e) }
-    }
-}

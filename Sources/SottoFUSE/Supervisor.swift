@@ -92,9 +92,7 @@ final class Supervisor: @unchecked Sendable {
         var argv: [UnsafeMutablePointer<CChar>?] = [String](["fusermount3", "-u", mountpoint]).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         guard posix_spawnp(&pid, "fusermount3", nil, nil, &argv, environ) == 0 else { return false }
-        var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
-        return st == 0
+        return waitForChild(pid)?.succeeded == true
     }
 
     /// Publishes now rather than at the next tick (the transport became known).

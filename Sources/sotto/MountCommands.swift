@@ -168,10 +168,7 @@ struct MountCommand: ParsableCommand {
         close(readyPipe[0])
         if n == 1 { return }
         // The daemon exited before the mount was ready; it has said why on our stderr.
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = status & 0x7f == 0
-        Glibc.exit(exited ? (status >> 8) & 0xff : SottoError.ExitCode.mountFailed)
+        Glibc.exit(waitForChild(pid)?.exitCode ?? SottoError.ExitCode.mountFailed)
     }
 }
 
@@ -224,9 +221,7 @@ struct Unmount: ParsableCommand {
         guard posix_spawnp(&pid, "fusermount3", nil, nil, &cArgs, environ) == 0 else {
             throw SottoError.mountFailed("cannot run fusermount3: install the fuse3 package")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else {
+        guard waitForChild(pid)?.succeeded == true else {
             throw SottoError.busy("fusermount3 could not unmount '\(mountpoint)' (busy?): close programs using it, or use 'sotto unmount --lazy'")
         }
     }

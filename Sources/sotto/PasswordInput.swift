@@ -61,9 +61,11 @@ enum PasswordReader {
         guard rc == 0 else { close(fds[0]); throw SottoError.passwordInput("cannot run --extpass command: \(Errno(rc))") }
         let result = Result { try firstLine(of: FileDescriptor(rawValue: fds[0]), source: "the --extpass command") }
         close(fds[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw SottoError.passwordInput("the --extpass command failed (exit status \(status >> 8)): nothing was unlocked") }
+        let status = waitForChild(pid)
+        guard status?.succeeded == true else {
+            let how = status?.exitCode.map { "exit status \($0)" } ?? "killed, or not waited for"
+            throw SottoError.passwordInput("the --extpass command failed (\(how)): nothing was unlocked")
+        }
         return try result.get()
     }
 

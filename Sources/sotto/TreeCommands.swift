@@ -268,7 +268,7 @@ struct Export: ParsableCommand {
                         Sotto.report("'\(display)': extended attribute '\(String(decoding: name, as: UTF8.self))' not kept: \(error)")
                     }
                 }
-                try io("chmod", display) { () throws(Errno) in try retryingChmod(fd, entry.permissions) }
+                try io("chmod", display) { () throws(Errno) in try retryingSyscall { fchmod(fd.rawValue, entry.permissions) } }
             } catch let e as SottoError {
                 _ = try? FileSystem.unlink(display)
                 guard case .integrity = e else { throw e }
@@ -286,7 +286,7 @@ struct Export: ParsableCommand {
                 try exportEntry(v, child.entry, to: target + [UInt8(ascii: "/")] + child.name, damaged: &damaged)
             }
             try io("chmod", display) { () throws(Errno) in
-                try withCPath(target) { (p) throws(Errno) in if chmod(p, entry.permissions) != 0 { throw Errno.current } }
+                try withCString(target) { (p) throws(Errno) in try retryingSyscall { chmod(p, entry.permissions) } }
             }
             try io("set times", display) { () throws(Errno) in try FileSystem.setTimes(target, access: mtime, modification: mtime) }
         case .symlink:
@@ -303,17 +303,7 @@ struct Export: ParsableCommand {
     }
 }
 
-func retryingChmod(_ fd: FileDescriptor, _ mode: mode_t) throws(Errno) {
-    if fchmod(fd.rawValue, mode) != 0 { throw Errno.current }
-}
 
-func withCPath(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws(Errno) -> Void) throws(Errno) {
-    var z = bytes
-    z.append(0)
-    try z.withUnsafeBufferPointer { (b) throws(Errno) in
-        try b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { (p) throws(Errno) in try body(p) }
-    }
-}
 
 struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(

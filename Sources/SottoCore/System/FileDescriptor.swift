@@ -20,17 +20,6 @@ public struct Errno: Error, Equatable, CustomStringConvertible, Sendable {
     public static let invalid = Errno(EINVAL)
 }
 
-/// Runs a syscall, retrying on EINTR, turning -1 into a thrown `Errno`.
-@discardableResult
-@inline(__always)
-func retryingSyscall<T: BinaryInteger>(_ call: () -> T) throws(Errno) -> T {
-    while true {
-        let r = call()
-        if r != -1 { return r }
-        let e = errno
-        if e != EINTR { throw Errno(e) }
-    }
-}
 
 /// A thin typed wrapper over a file descriptor (after apple/swift-system's `FileDescriptor`).
 /// The owner closes it explicitly.
@@ -218,17 +207,5 @@ public struct FileDescriptor: Sendable {
     /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); durability still needs `sync()`.
     public func startWriteback(offset: Int, length: Int) {
         _ = sotto_start_writeback(rawValue, Int64(offset), Int64(length))
-    }
-}
-
-/// Calls `body` with a NUL-terminated copy of `bytes`.
-@discardableResult
-@inline(__always)
-func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws(Errno) -> R) throws(Errno) -> R {
-    if bytes.contains(0) { throw Errno.invalid }
-    var z = bytes
-    z.append(0)
-    return try z.withUnsafeBufferPointer { (b) throws(Errno) -> R in
-        try b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: z.count) { (p) throws(Errno) -> R in try body(p) }
     }
 }
