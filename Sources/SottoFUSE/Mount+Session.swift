@@ -77,7 +77,10 @@ extension Mount {
         log.info("unmounted \(mountpoint)\(rc != 0 ? " (loop ended with \(rc))" : "")")
         // Tests: a filesystem process slow to finish after the unmount (as with many open files),
         // which `sotto unmount` must wait for. SOTTO_TEST_EXIT_DELAY_MS=N.
+        // Debug builds only (Rekey.swift says why a test hook here is not an `@_spi(Testing)` API).
+        #if DEBUG
         if let ms = getenv("SOTTO_TEST_EXIT_DELAY_MS").flatMap({ UInt32(String(cString: $0)) }) { usleep(ms * 1000) }
+        #endif
     }
 }
 

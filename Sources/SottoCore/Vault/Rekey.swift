@@ -410,14 +410,21 @@ public final class Rekeying {
 
     // MARK: Interruption (tests)
 
+    // Debug builds only: a release build (what is installed) reads no test variable. Not an
+    // `@_spi(Testing)` API: what is tested is a crash — the process ending mid-step with no
+    // cleanup — which only a separate process can undergo, so the tests run the binary.
     enum InterruptionPoint: String { case rename, header, tear }
     nonisolated(unsafe) private static var interruption: (point: InterruptionPoint, remaining: Int)? = {
+        #if DEBUG
         // SOTTO_TEST_REKEY_INTERRUPT=rename:N|header:N|tear:N ends the process at the Nth such
         // step, as a crash or power cut would; "tear" first half-writes that header.
         guard let spec = getenv("SOTTO_TEST_REKEY_INTERRUPT").map({ String(cString: $0) }),
               let colon = spec.firstIndex(of: ":"), let point = InterruptionPoint(rawValue: String(spec[..<colon])),
               let n = Int(spec[spec.index(after: colon)...]) else { return nil }
         return (point, n)
+        #else
+        return nil
+        #endif
     }()
 
     private static func interruptionPoint(_ point: InterruptionPoint, tearing path: String? = nil) throws {
