@@ -59,6 +59,22 @@ enum { CMD_REGISTER = 1, CMD_COMMIT_AND_FETCH = 2 };
 _Static_assert(sizeof(struct ring_entry_in_out) == 32, "fuse_uring_ent_in_out is 32 bytes");
 _Static_assert(sizeof(struct ring_cmd) == 24, "fuse_uring_cmd_req is 24 bytes");
 
+void sotto_ring_abi(struct sotto_ring_abi *out) {
+    out->entry_size = sizeof(struct ring_entry_in_out);
+    out->entry_commit_id = offsetof(struct ring_entry_in_out, commit_id);
+    out->entry_payload_size = offsetof(struct ring_entry_in_out, payload_sz);
+    out->header_size = sizeof(struct ring_header);
+    out->header_in_out = offsetof(struct ring_header, in_out);
+    out->header_op_in = offsetof(struct ring_header, op_in);
+    out->header_entry = offsetof(struct ring_header, entry);
+    out->command_size = sizeof(struct ring_cmd);
+    out->command_commit_id = offsetof(struct ring_cmd, commit_id);
+    out->command_queue = offsetof(struct ring_cmd, qid);
+    out->command_register = CMD_REGISTER;
+    out->command_commit_and_fetch = CMD_COMMIT_AND_FETCH;
+    out->init_flags2_over_io_uring = INIT_FLAG2_OVER_IO_URING;
+}
+
 /* Room in front of each payload buffer: a request is rebuilt there as one contiguous message
  * (in header, op argument, then the payload where the kernel put it), as /dev/fuse would have
  * delivered it, without copying the payload (up to 1 MiB of write data). */

@@ -46,3 +46,14 @@ int sotto_ring_state(const struct sotto_ring *ring);
 
 /* After the session loop has ended: stops the queue threads and frees everything. */
 void sotto_ring_stop(struct sotto_ring *ring);
+
+/* The kernel ABI as this module lays it out (Debian 12's headers predate it), for a unit test to
+ * check against the numbers of linux/fuse.h 7.42 (SottoFUSETests/RingLayoutTests). */
+struct sotto_ring_abi {
+    size_t entry_size, entry_commit_id, entry_payload_size;               /* fuse_uring_ent_in_out */
+    size_t header_size, header_in_out, header_op_in, header_entry;        /* fuse_uring_req_header */
+    size_t command_size, command_commit_id, command_queue;                /* fuse_uring_cmd_req */
+    unsigned command_register, command_commit_and_fetch;                 /* FUSE_IO_URING_CMD_* */
+    unsigned init_flags2_over_io_uring;                                   /* FUSE_OVER_IO_URING >> 32 */
+};
+void sotto_ring_abi(struct sotto_ring_abi *out);
