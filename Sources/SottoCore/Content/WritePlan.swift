@@ -20,9 +20,10 @@ struct WritePlan: @unchecked Sendable {
     static let parallelMinimum = 16
     static let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-    /// Seals block `i`, merging the old bytes that survive (read by `openOld` into the scratch
-    /// block) and zero-filling what neither the old content nor `data` covers.
-    func seal(_ i: Int, scratch: CodecScratch, openOld: (Int, CodecScratch) throws -> Int) throws {
+    /// Seals edge block `i`, merging the old bytes that survive — already in the scratch block,
+    /// read by the caller when `span.keepsOldBytes(ofBlock: i)` — and zero-filling what neither
+    /// the old content nor `data` covers.
+    func seal(_ i: Int, scratch: CodecScratch) throws {
         let B = layout.blockSize
         let end = span.end
         let blockStart = i * B
@@ -34,7 +35,6 @@ struct WritePlan: @unchecked Sendable {
             plaintext = UnsafeRawBufferPointer(rebasing: data[(blockStart - offset)..<(blockStart - offset + len)])
         } else {
             let merged = scratch.block
-            if survives { _ = try openOld(i, scratch) }
             if len > oldLen || !survives {
                 let zeroFrom = survives ? oldLen : 0
                 if len > zeroFrom { memset(merged.baseAddress! + zeroFrom, 0, len - zeroFrom) }

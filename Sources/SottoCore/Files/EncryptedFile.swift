@@ -349,9 +349,12 @@ public final class EncryptedFile: @unchecked Sendable {
         let plan = WritePlan(data: data, span: span, sealed: sealed, nonces: UnsafeRawBufferPointer(nonces), cipher: cipher, layout: layout)
         // The edge blocks may merge old bytes (a read through the scratch block); the blocks
         // between are sealed straight from `data`, on several cores when there are many.
-        let openOld = { (i: Int, s: CodecScratch) throws -> Int in try self.openBlock(i, size: oldSize, cipher: cipher, scratch: s) }
-        try plan.seal(first, scratch: scratch, openOld: openOld)
-        if count > 1 { try plan.seal(lastWritten, scratch: scratch, openOld: openOld) }
+        // The edge blocks: those whose old bytes survive are read here, into the scratch block,
+        // and handed to the plan to merge (the plan does no I/O).
+        for i in (count > 1 ? [first, lastWritten] : [first]) {
+            if span.keepsOldBytes(ofBlock: i) { _ = try openBlock(i, size: oldSize, cipher: cipher, scratch: scratch) }
+            try plan.seal(i, scratch: scratch)
+        }
         if count > 2 { try plan.sealWhole((first + 1)..<lastWritten, scratch: scratch, codecs: codecs) }
         scratch.wipeBlock()
         let at = span.cipherOffset
