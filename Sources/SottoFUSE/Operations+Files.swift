@@ -104,13 +104,18 @@ extension Mount {
         }
         ops.fallocate = { req, _, mode, offset, length, fi in
             handle(req) { m in
-                // Allocation (growing with encrypted zeros, its space reserved first) and
-                // KEEP_SIZE reservations. Punching holes would need sparse ciphertext, which the
-                // format does not have.
-                guard mode == 0 || mode == FileDescriptor.keepSize else { throw Errno(EOPNOTSUPP) }
+                // Allocation (growing with encrypted zeros, its space reserved first), KEEP_SIZE
+                // reservations, and zeroing a range. Punching holes would need sparse ciphertext,
+                // which the format does not have (yet).
+                let keepSize = mode & FileDescriptor.keepSize != 0
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
-                try m.removals.retryingWhenFull {
-                    try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: mode == FileDescriptor.keepSize)
+                switch mode & ~FileDescriptor.keepSize {
+                case 0:
+                    try m.removals.retryingWhenFull { try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: keepSize) }
+                case FileDescriptor.zeroRange:
+                    try m.removals.retryingWhenFull { try h.file.zeroRange(offset: Int(offset), length: Int(length), keepSize: keepSize) }
+                default:
+                    throw Errno(EOPNOTSUPP)
                 }
                 fuse_reply_err(req, 0)
             }

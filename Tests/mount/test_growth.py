@@ -6,6 +6,7 @@ ENOSPC). Now the new ciphertext's space is reserved first (`fallocate(KEEP_SIZE)
 backing file) and a grow that cannot have it fails at once with EFBIG or ENOSPC, with nothing
 written and nothing held. Each test runs on a small filesystem of its own — ext4 on a loop
 device, or tmpfs where loop devices are unavailable — never on the disk the suite runs on."""
+import ctypes
 import errno
 import os
 import shutil
@@ -23,6 +24,7 @@ HUGE = 999_999_999_999_999
 # filesystem (the kernel allows FUSE files up to 2^63-1 bytes).
 PAST_SOTTO_MAXIMUM = (1 << 63) - (1 << 20)
 NOTES = b"interview notes, kept whatever happens\n"
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02  # linux/falloc.h
 
 
 @pytest.fixture
@@ -144,3 +146,29 @@ def test_grows_that_fit_still_work_and_read_as_zeros(small):
                        capture_output=True, text=True)
     assert r.returncode != 0 and "No space left" in r.stderr
     assert os.stat(f).st_size == len(data) and f.read_bytes() == data
+
+
+def test_zero_range_zeroes_in_place_grows_or_reserves_and_punching_is_refused(small):
+    f = small.mnt / "take-3.raw"
+    data = bytearray(os.urandom(100_000))
+    f.write_bytes(data)
+    run("fallocate", "--zero-range", "--offset", "5000", "--length", "20000", f)
+    data[5000:25000] = bytes(20000)
+    assert f.read_bytes() == data
+    # Across the end: the file grows, the new part reads as zeros.
+    run("fallocate", "--zero-range", "--offset", "90000", "--length", "30000", f)
+    data[90000:] = bytes(10000)
+    data += bytes(20000)
+    assert os.stat(f).st_size == 120_000 and f.read_bytes() == data
+    # With --keep-size past the end: only space is reserved.
+    blocks = os.stat(backing_file(small)).st_blocks
+    run("fallocate", "--zero-range", "--keep-size", "--offset", "120000", "--length", str(1 << 20), f)
+    assert os.stat(f).st_size == 120_000 and f.read_bytes() == data
+    assert os.stat(backing_file(small)).st_blocks >= blocks + (1 << 20) // 512
+    # Punching a hole would need sparse ciphertext: refused, nothing changed.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    with open(f, "r+b") as h:
+        assert libc.fallocate(h.fileno(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) == -1
+        assert ctypes.get_errno() == errno.EOPNOTSUPP
+    assert f.read_bytes() == data

@@ -306,6 +306,37 @@ public final class EncryptedFile: @unchecked Sendable {
         }
     }
 
+    /// fallocate(2) FALLOC_FL_ZERO_RANGE: plaintext `offset..<offset+length` reads as zeros
+    /// afterwards. Inside the file the blocks are rewritten with encrypted zeros (the format has
+    /// no holes, so no space is freed); past the end the file grows as `allocate` does, or with
+    /// `keepSize` only the space is reserved.
+    public func zeroRange(offset: Int, length: Int, keepSize: Bool) throws {
+        guard writable else { throw Errno(EBADF) }
+        guard offset >= 0, length > 0 else { throw Errno.invalid }
+        guard offset <= layout.maxPlaintextSize - length else { throw Errno(EFBIG) }
+        let end = offset + length
+        try lock.withWriteLock {
+            try checkUnchanged()
+            defer { try? noteOwnChange() }
+            try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
+                var at = offset
+                while at < min(end, plainSize) {
+                    let n = min(Self.zeroChunk, min(end, plainSize) - at)
+                    try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: at, cipher: cipher, scratch: scratch)
+                    at += n
+                }
+                guard end > plainSize else { return }
+                if keepSize {
+                    let have = layout.ciphertextSize(plaintextSize: plainSize)
+                    try fd.reserve(offset: have, length: layout.ciphertextSize(plaintextSize: end) - have)
+                } else {
+                    try grow(to: end, cipher: cipher, scratch: scratch)
+                }
+            }
+        }
+    }
+
     public func sync(dataOnly: Bool) throws(Errno) {
         if dataOnly { try retryingSyscall { fdatasync(fd.rawValue) } } else { try fd.sync() }
     }

@@ -164,7 +164,7 @@ public struct FileDescriptor: Sendable {
     }
 
     /// fallocate(2) modes (Linux ABI, linux/falloc.h).
-    public static let keepSize: Int32 = 0x01, punchHole: Int32 = 0x02
+    public static let keepSize: Int32 = 0x01, punchHole: Int32 = 0x02, zeroRange: Int32 = 0x10
     /// utimensat(2)'s "leave this time as it is" (Linux ABI; Glibc's macro is not imported).
     static let utimeOmit = (1 << 30) - 2
 
