@@ -109,13 +109,10 @@ extension Mount {
                 // which the format does not have (yet).
                 let keepSize = mode & FileDescriptor.keepSize != 0
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
-                switch mode & ~FileDescriptor.keepSize {
-                case 0:
-                    try m.removals.retryingWhenFull { try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: keepSize) }
-                case FileDescriptor.zeroRange:
-                    try m.removals.retryingWhenFull { try h.file.zeroRange(offset: Int(offset), length: Int(length), keepSize: keepSize) }
-                default:
-                    throw Errno(EOPNOTSUPP)
+                let zeroing = mode & ~FileDescriptor.keepSize == FileDescriptor.zeroRange
+                guard zeroing || mode & ~FileDescriptor.keepSize == 0 else { throw Errno(EOPNOTSUPP) }
+                try m.removals.retryingWhenFull {
+                    try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: keepSize, zeroing: zeroing)
                 }
                 fuse_reply_err(req, 0)
             }

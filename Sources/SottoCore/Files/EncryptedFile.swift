@@ -283,45 +283,24 @@ public final class EncryptedFile: @unchecked Sendable {
         }
     }
 
-    /// fallocate(2) of plaintext `offset..<offset+length`: the file grows to cover it (mode 0, as
-    /// `posix_fallocate` asks), or, with `keepSize`, the space it would need is reserved without
-    /// changing the size. Within the current size every block is already stored: nothing to do.
-    public func allocate(offset: Int, length: Int, keepSize: Bool) throws {
+    /// fallocate(2) of plaintext `offset..<offset+length`. Mode 0 (`posix_fallocate`): the file
+    /// grows to cover it; within the current size every block is already stored, so nothing
+    /// else happens. `keepSize`: the space past the end is only reserved, the size unchanged.
+    /// `zeroing` (FALLOC_FL_ZERO_RANGE): the range reads as zeros afterwards; inside the file its
+    /// blocks are rewritten with encrypted zeros (the format has no holes: no space is freed).
+    public func allocate(offset: Int, length: Int, keepSize: Bool, zeroing: Bool = false) throws {
         guard writable else { throw Errno(EBADF) }
         guard offset >= 0, length > 0 else { throw Errno.invalid }
         guard offset <= layout.maxPlaintextSize - length else { throw Errno(EFBIG) }
         let end = offset + length
         try lock.withWriteLock {
             try checkUnchanged()
-            guard end > plainSize else { return }
-            defer { try? noteOwnChange() }
-            if keepSize {
-                let have = layout.ciphertextSize(plaintextSize: plainSize)
-                try fd.reserve(offset: have, length: layout.ciphertextSize(plaintextSize: end) - have)
-                return
-            }
-            try codecs.with { scratch in
-                try grow(to: end, cipher: try headerLocked(scratch.gcm), scratch: scratch)
-            }
-        }
-    }
-
-    /// fallocate(2) FALLOC_FL_ZERO_RANGE: plaintext `offset..<offset+length` reads as zeros
-    /// afterwards. Inside the file the blocks are rewritten with encrypted zeros (the format has
-    /// no holes, so no space is freed); past the end the file grows as `allocate` does, or with
-    /// `keepSize` only the space is reserved.
-    public func zeroRange(offset: Int, length: Int, keepSize: Bool) throws {
-        guard writable else { throw Errno(EBADF) }
-        guard offset >= 0, length > 0 else { throw Errno.invalid }
-        guard offset <= layout.maxPlaintextSize - length else { throw Errno(EFBIG) }
-        let end = offset + length
-        try lock.withWriteLock {
-            try checkUnchanged()
+            guard zeroing || end > plainSize else { return }
             defer { try? noteOwnChange() }
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 var at = offset
-                while at < min(end, plainSize) {
+                while zeroing && at < min(end, plainSize) {
                     let n = min(Self.zeroChunk, min(end, plainSize) - at)
                     try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: at, cipher: cipher, scratch: scratch)
                     at += n
