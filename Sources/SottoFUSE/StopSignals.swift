@@ -90,13 +90,15 @@ final class StopSignals: @unchecked Sendable {
         var zero: UInt8 = 0
         _ = write(writeEnd, &zero, 1)
         watcherDone.wait()
+        stopSignalPipe = -1
         for (s, old) in previous {
             var o = old
             sigaction(s, &o, nil)
         }
-        stopSignalPipe = -1
+        // The write end stays open: a handler already running on another thread may still write
+        // to it, and a closed number could by then belong to another file. (Its reader gone, such
+        // a write fails with EPIPE; SIGPIPE is ignored.)
         close(readEnd)
-        close(writeEnd)
     }
 
     private func watch() {
