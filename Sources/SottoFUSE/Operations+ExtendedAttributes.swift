@@ -19,7 +19,8 @@ extension Mount {
                 return
             }
             handle(req) { m in
-                guard let value = try m.withRegularFile(ino, { try $0.extendedAttribute(n) }) else { throw Errno(ENODATA) }
+                guard var value = try m.withRegularFile(ino, { try $0.extendedAttribute(n) }) else { throw Errno(ENODATA) }
+                defer { wipe(&value) }  // plaintext
                 try Mount.replyXattr(req, value, room: size)
             }
         }
@@ -27,7 +28,8 @@ extension Mount {
             handle(req) { m in
                 if m.readOnly { throw Errno(EROFS) }
                 let n = Mount.name(name)
-                let v = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: value, count: size))
+                var v = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: value, count: size))
+                defer { wipe(&v) }  // plaintext
                 guard try m.withRegularFile(ino, { try $0.setExtendedAttribute(n, v, flags: flags) }) != nil else {
                     throw Errno(EOPNOTSUPP)
                 }

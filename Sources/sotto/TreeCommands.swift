@@ -261,7 +261,8 @@ struct Export: ParsableCommand {
             do {
                 defer { fd.close() }
                 try v.readFile(entry) { try fd.writeAll($0) }
-                for (name, value) in try v.extendedAttributes(of: entry) {
+                for (name, var value) in try v.extendedAttributes(of: entry) {
+                    defer { wipe(&value) }  // plaintext
                     do { try fd.setExtendedAttribute(name, value, flags: 0) } catch {
                         // A destination without extended attributes (a FAT drive), or trusted.*
                         // for a non-root user: the content matters more; say what was not kept.

@@ -178,6 +178,7 @@ public struct FileDescriptor: Sendable {
     public func extendedAttribute(_ name: [UInt8]) throws(Errno) -> [UInt8] {
         try withCString(name) { (n) throws(Errno) -> [UInt8] in
             var buffer = [UInt8](repeating: 0, count: Self.extendedAttributeMax)
+            defer { wipe(&buffer) }  // may be a plaintext value (import reads the source's)
             let got = try retryingSyscall {
                 buffer.withUnsafeMutableBytes { sotto_fgetxattr(rawValue, n, $0.baseAddress, UInt($0.count)) }
             }

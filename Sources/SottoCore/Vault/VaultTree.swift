@@ -240,7 +240,8 @@ extension Vault {
         }
         for name in names {
             let shown = TerminalText.escaped(String(decoding: name, as: UTF8.self))
-            guard let value = try? source.extendedAttribute(name) else { continue }  // removed meanwhile
+            guard var value = try? source.extendedAttribute(name) else { continue }  // removed meanwhile
+            defer { wipe(&value) }
             guard name.count <= ExtendedAttributes.maxName else {
                 throw SottoError.invalidArgument("'\(plainPath)': extended attribute '\(shown)' has a name longer than \(ExtendedAttributes.maxName) bytes, which a vault cannot keep")
             }
