@@ -27,6 +27,8 @@ struct MountCommand: ParsableCommand {
     var allowOther = false
     @Flag(name: .customLong("no-io-uring"), help: "Take requests through /dev/fuse even where the kernel offers FUSE over io_uring (docs/architecture.md).")
     var noIOUring = false
+    @Flag(name: .customLong("nonempty"), help: "Mount even over a folder that is not empty (what it holds is hidden while mounted).")
+    var nonempty = false
     @Flag(name: .customLong("no-xattr"), help: "No extended attributes: the kernel then stops asking for one before every write, which makes many small writes (a database's pages) faster (docs/architecture.md).")
     var noXattr = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
@@ -91,6 +93,17 @@ struct MountCommand: ParsableCommand {
         if FileSystem.isSameOrInside(mp, vaultPath) || FileSystem.isSameOrInside(vaultPath, mp) {
             throw SottoError.mountpoint("mountpoint '\(mountpoint)' and vault '\(vault.vault)' overlap: mount outside the vault directory")
         }
+        // Mounting over files hides them (and a program that kept one open would go on writing
+        // plaintext there unseen), so a folder that is not empty is refused, as gocryptfs does.
+        if !nonempty {
+            let entries: [String]
+            do { entries = try FileManager.default.contentsOfDirectory(atPath: mp) } catch {
+                throw SottoError.mountpoint("cannot list mountpoint '\(mountpoint)' to check that it is empty: \(error.localizedDescription)")
+            }
+            if let first = entries.sorted().first {
+                throw SottoError.mountpoint("mountpoint '\(mountpoint)' is not empty (\(entries.count) entries, e.g. '\(first)'): mounting would hide them; choose an empty folder, or pass --nonempty")
+            }
+        }
         return mp
     }
 
@@ -132,6 +145,7 @@ struct MountCommand: ParsableCommand {
         if allowOther { args.append("--allow-other") }
         if noIOUring { args.append("--no-io-uring") }
         if noXattr { args.append("--no-xattr") }
+        if nonempty { args.append("--nonempty") }
         if let logFile { args += ["--log", FileSystem.canonicalPath(logFile)] }
         if let idle { args += ["--idle", idle] }
 

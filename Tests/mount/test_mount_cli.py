@@ -297,3 +297,16 @@ def test_a_vault_path_spelled_with_slashes_and_dots_works_offline(tmp_path):
     assert sotto("ls", f"{tmp_path}/v/.", "--password-file", pw).stdout == "a.txt\n"
     assert sotto("cat", f"{tmp_path}/./v/", "/a.txt", "--password-file", pw).stdout == "spelled\n"
     assert sotto("fsck", f"{tmp_path}/v//", "--password-file", pw).returncode == 0
+
+
+def test_a_mountpoint_that_is_not_empty_is_refused_unless_asked(fresh):
+    """Mounting over files hides them; a program holding one open would keep writing plaintext
+    there unseen. Refused (exit 20, naming an entry), as gocryptfs does; --nonempty overrides."""
+    (fresh.mnt / "draft-left-behind.txt").write_text("plaintext written while unmounted\n")
+    r = sotto("mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, check=False)
+    assert r.returncode == EXIT_MOUNTPOINT and "not empty" in r.stderr and "draft-left-behind.txt" in r.stderr
+    assert "--nonempty" in r.stderr and not is_mounted(fresh.mnt)
+    fresh.mount("--nonempty")
+    assert os.listdir(fresh.mnt) == []  # the vault's (empty) root covers the folder
+    fresh.unmount()
+    assert os.listdir(fresh.mnt) == ["draft-left-behind.txt"]

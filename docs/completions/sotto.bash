@@ -269,7 +269,7 @@ _sotto_upgrade() {
 
 _sotto_mount() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --foreground --read-only --shared --allow-other --no-io-uring --no-xattr --version -h --help)
+    non_repeating_flags=(--password-stdin --foreground --read-only --shared --allow-other --no-io-uring --nonempty --no-xattr --version -h --help)
     repeating_options=()
     non_repeating_options=(--password-file --extpass --log --idle)
     __sotto_offer_flags_options 2

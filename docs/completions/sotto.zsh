@@ -160,6 +160,7 @@ _sotto_mount() {
         '--shared[The vault directory is also written by a sync tool (Syncthing, rclone)\: show its changes within a second, and fail an open file it changes (docs/sync.md).]'
         '--allow-other[Let other users in (the kernel checks file modes for them); needs root or user_allow_other in /etc/fuse.conf.]'
         '--no-io-uring[Take requests through /dev/fuse even where the kernel offers FUSE over io_uring (docs/architecture.md).]'
+        '--nonempty[Mount even over a folder that is not empty (what it holds is hidden while mounted).]'
         '--no-xattr[No extended attributes\: the kernel then stops asking for one before every write, which makes many small writes (a database'\''s pages) faster (docs/architecture.md).]'
         '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
         '--idle[Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).]:DURATION:'
