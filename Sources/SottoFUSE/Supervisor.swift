@@ -74,9 +74,19 @@ final class Supervisor: @unchecked Sendable {
 
     func touch() { lastActivity.store(Int(time(nil)), ordering: .relaxed) }
 
+    /// The mount's device (from the mount table, not a stat of the mountpoint: that would be a
+    /// request to this very mount, and reset the idle timer).
+    private lazy var device: Mounts.Device? = Mounts.current().last { $0.mountpoint == mountpoint }?.device
+
     private func tick() {
         let (open, last) = update(force: false)
         if let idleLimit, open == 0, Int(time(nil)) - last >= idleLimit {
+            // A program watching the folder (an editor) counts as use: unmounted under it, its next
+            // save would land in the empty mountpoint, in plaintext.
+            if let device, case let watchers = InotifyWatchers.processes(watching: device), !watchers.isEmpty {
+                mount.log.once("idle-watched", "idle for \(idleLimit) s, but watched with inotify by process \(watchers.map(String.init).joined(separator: ", ")) (an editor or file manager?): staying mounted while it watches")
+                return
+            }
             mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
             if !unmountSelf() {
                 mount.log.once("idle-busy", "idle unmount of \(mountpoint) is refused while it is busy (a shell's working directory inside it?); will retry")

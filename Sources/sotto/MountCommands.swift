@@ -33,7 +33,7 @@ struct MountCommand: ParsableCommand {
     var noXattr = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
     var logFile: String?
-    @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file and no access (e.g. 15m, 1h, 90s).", valueName: "DURATION"))
+    @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h, 90s).", valueName: "DURATION"))
     var idle: String?
 
     // Set by the background launcher only: the password arrives on a pipe, readiness goes back on another.

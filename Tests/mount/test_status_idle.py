@@ -1,5 +1,6 @@
 """`sotto status` and `sotto mount --idle`: the idle timer fires with nothing open and nothing
 accessed, and does not while a file is open."""
+import ctypes
 import json
 import os
 import time
@@ -44,3 +45,32 @@ def test_idle_timer_fires_and_not_while_a_file_is_open(vault):
     assert not in_mount_table(), "the idle timer did not unmount: " + vault.log.read_text()
     assert "idle for 2 s" in vault.log.read_text()
     assert not [e for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == str(vault.mnt)]
+
+
+IN_MODIFY, IN_CREATE, IN_DELETE, IN_MOVED_TO = 0x002, 0x100, 0x200, 0x080
+
+
+def test_an_inotify_watch_on_the_mount_counts_as_use(vault):
+    """Editors and file managers watch their folder with inotify and hold nothing open. Unmounted
+    under one, its next save landed in the empty mountpoint in plaintext (issue 18). A watch now
+    keeps the mount up; once it is gone the idle timer fires as usual."""
+    vault.remount("--idle", "2s")
+    libc = ctypes.CDLL(None, use_errno=True)
+    watcher = libc.inotify_init1(0)
+    assert watcher >= 0
+    try:
+        assert libc.inotify_add_watch(watcher, str(vault.mnt).encode(), IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_TO) >= 0
+        # Watched: still mounted well past the limit (this waits on the timer being measured).
+        time.sleep(5)
+        with open("/proc/self/mountinfo") as f:
+            assert any(line.split()[4] == str(vault.mnt) for line in f)
+        assert "watched with inotify by process " + str(os.getpid()) in vault.log.read_text()
+    finally:
+        os.close(watcher)
+    def in_mount_table():
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == str(vault.mnt) for line in f)
+    deadline = time.monotonic() + 20
+    while in_mount_table() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not in_mount_table(), "the idle timer did not unmount once the watch was gone: " + vault.log.read_text()

@@ -4,14 +4,26 @@ import Glibc
 
 /// The mount table of this process's namespace (/proc/self/mountinfo).
 public enum Mounts {
-    public struct Entry: Sendable { public let mountpoint: String; public let fsType: String }
+    public struct Entry: Sendable {
+        public let mountpoint: String
+        public let fsType: String
+        /// The filesystem's device number, as `st_dev` has it (field 3, "major:minor").
+        public let device: Device
+    }
+
+    public struct Device: Equatable, Sendable {
+        public let major: UInt32, minor: UInt32
+        public init(major: UInt32, minor: UInt32) { self.major = major; self.minor = minor }
+    }
 
     public static func current() -> [Entry] {
         guard let bytes = try? FileSystem.readSmallFile("/proc/self/mountinfo", limit: 4 << 20) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             guard f.count > 6, let dash = f.firstIndex(of: "-"), dash + 1 < f.count else { return nil }
-            return Entry(mountpoint: unescape(String(f[4])), fsType: String(f[dash + 1]))
+            let mm = f[2].split(separator: ":")
+            guard mm.count == 2, let major = UInt32(mm[0]), let minor = UInt32(mm[1]) else { return nil }
+            return Entry(mountpoint: unescape(String(f[4])), fsType: String(f[dash + 1]), device: Device(major: major, minor: minor))
         }
     }
 
