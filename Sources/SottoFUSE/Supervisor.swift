@@ -88,7 +88,9 @@ final class Supervisor: @unchecked Sendable {
                 return
             }
             mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
-            if !unmountSelf() {
+            if unmountSelf() {
+                MountpointGuard.lock(mountpoint)  // at once: the bare folder must not take a save meanwhile
+            } else {
                 mount.log.once("idle-busy", "idle unmount of \(mountpoint) is refused while it is busy (a shell's working directory inside it?); will retry")
                 touch()  // wait another full period before retrying
             }

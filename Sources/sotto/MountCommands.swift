@@ -55,6 +55,9 @@ struct MountCommand: ParsableCommand {
     func run() throws {
         let vaultPath = FileSystem.canonicalPath(vault.vault)
         let mp = try checkMountpoint(vaultPath: vaultPath)
+        // However this ends — unmounted, or never mounted (a wrong password) — the bare folder
+        // is locked again; while the mount is up (handed to the daemon) this does nothing.
+        defer { MountpointGuard.lock(mp) }
         _ = try Vault.readConfig(at: vaultPath)
         let pw: SecretBytes
         if let passwordFD {
@@ -92,6 +95,10 @@ struct MountCommand: ParsableCommand {
         }
         if FileSystem.isSameOrInside(mp, vaultPath) || FileSystem.isSameOrInside(vaultPath, mp) {
             throw SottoError.mountpoint("mountpoint '\(mountpoint)' and vault '\(vault.vault)' overlap: mount outside the vault directory")
+        }
+        // Locked while unmounted (MountpointGuard): opened for the mount.
+        do { try MountpointGuard.prepare(mp) } catch {
+            throw SottoError.mountpoint("cannot open mountpoint '\(mountpoint)' for the mount (it is kept mode 000 while unmounted): \(error)")
         }
         // Mounting over files hides them (and a program that kept one open would go on writing
         // plaintext there unseen), so a folder that is not empty is refused, as gocryptfs does.
@@ -216,6 +223,9 @@ struct Unmount: ParsableCommand {
         } else {
             try runFusermount(mp)
         }
+        // At once, not only when the daemon ends: after a lazy unmount the folder is bare while
+        // the daemon still serves the programs that had files open.
+        MountpointGuard.lock(mp)
         if !lazy, let daemon, !daemon.wait(milliseconds: Self.daemonExitWait) {
             Sotto.report("the filesystem process is still finishing; the vault is free once it exits")
         }

@@ -7,6 +7,7 @@ import os
 import pathlib
 import select
 import signal
+import stat
 import subprocess
 import time
 
@@ -310,3 +311,44 @@ def test_a_mountpoint_that_is_not_empty_is_refused_unless_asked(fresh):
     assert os.listdir(fresh.mnt) == []  # the vault's (empty) root covers the folder
     fresh.unmount()
     assert os.listdir(fresh.mnt) == ["draft-left-behind.txt"]
+
+
+NOBODY = 65534
+
+
+def test_while_unmounted_the_mountpoint_refuses_a_save_instead_of_taking_plaintext(fresh):
+    """An editor still open on an unmounted vault's folder saves into the bare directory: plaintext
+    on the disk. While unmounted the folder is mode 000, so the save fails (for the folder's owner,
+    here `nobody`; root ignores modes); it is opened again for the next mount (issue 18)."""
+    os.chmod(fresh.base, 0o755)  # let `nobody` reach the folder
+    os.chown(fresh.mnt, NOBODY, NOBODY)
+    os.chmod(fresh.mnt, 0o755)
+
+    def save_as_owner():
+        return subprocess.run(["python3", "-c", f"open({str(fresh.mnt / 'notes.md')!r}, 'w').write('plaintext')"],
+                              preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)), capture_output=True, text=True)
+    fresh.mount()
+    fresh.unmount()
+    assert stat.S_IMODE(os.stat(fresh.mnt).st_mode) == 0
+    r = save_as_owner()
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert os.listdir(fresh.mnt) == []
+    # A mount that does not happen (wrong password) leaves it locked too.
+    wrong = fresh.base / "wrong"
+    wrong.write_text("not the password\n")
+    assert sotto("mount", fresh.dir, fresh.mnt, "--password-file", wrong, check=False).returncode == EXIT_WRONG_PASSWORD
+    assert stat.S_IMODE(os.stat(fresh.mnt).st_mode) == 0
+    # Mounted again, then the idle timer unmounts: locked again.
+    fresh.mount("--idle", "1s")
+    (fresh.mnt / "inside.txt").write_text("encrypted\n")
+
+    def in_mount_table():  # not is_mounted: resolving the path would be an access, resetting the timer
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == str(fresh.mnt) for line in f)
+    def locked():
+        return not in_mount_table() and stat.S_IMODE(os.stat(fresh.mnt).st_mode) == 0
+    deadline = time.monotonic() + 20  # the unmount and the lock are two steps of the daemon
+    while not locked() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert locked()
+    assert save_as_owner().returncode != 0
