@@ -65,6 +65,8 @@ extension Mount {
         defer { sotto_ring_stop(ring) }
         log.info("mounted \(vault.path) at \(mountpoint)\(readOnly ? " (read-only)" : "")\(shared ? " (shared)" : "")")
         log.info("cipher library: \(AESGCM.libraryVersion)")
+        log.info("desktop notifications: \(notifier.unavailable.map { "off (\($0))" } ?? "on (notify-send)")")
+        self.mountpoint = mountpoint
         onServing = ready
         let supervisor = Supervisor(mount: self, mountpoint: mountpoint, idleLimit: idleLimit)
         self.supervisor = supervisor

@@ -22,6 +22,8 @@ public final class Mount: @unchecked Sendable {
     let listings = DirectoryListings()
     let readahead: FolderReadahead
     let removals: DeferredRelease
+    /// Idle unmounts and damage, told to the desktop.
+    let notifier = DesktopNotifier()
     /// The kernel takes ENOSYS from OPENDIR as "never send OPENDIR or RELEASEDIR again" (set at
     /// INIT; not with --shared).
     var noOpendir = false
@@ -52,6 +54,8 @@ public final class Mount: @unchecked Sendable {
     }
 
     public enum MountError: Error { case setup(String) }
+    /// Where it is mounted, once `run` has mounted it (for messages).
+    var mountpoint: String?
     /// Set while running: publishes status, enforces the idle limit, and is told of each request.
     var supervisor: Supervisor?
 

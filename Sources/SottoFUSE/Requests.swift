@@ -35,6 +35,11 @@ extension Mount {
             case .io(_, _, let errno): return errno.rawValue
             case .notFound: return ENOENT
             case .exists: return EEXIST
+            case .integrity:
+                log.error(e.description)
+                notifier.tell(once: "damage", summary: "Sotto: damaged files in \(mountpoint ?? "the vault")",
+                              body: "Some files failed authentication (damaged, or changed outside Sotto) and cannot be read. The log names them; 'sotto fsck' checks the whole vault.")
+                return EIO
             default:
                 log.error(e.description)
                 return EIO

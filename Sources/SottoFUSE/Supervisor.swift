@@ -90,6 +90,8 @@ final class Supervisor: @unchecked Sendable {
             mount.log.info("idle for \(idleLimit) s with no open file: unmounting \(mountpoint)")
             if unmountSelf() {
                 MountpointGuard.lock(mountpoint)  // at once: the bare folder must not take a save meanwhile
+                mount.notifier.tell(once: "idle", summary: "Sotto: \(mountpoint) unmounted",
+                                    body: "Nothing used it for \(idleLimit) s. Mount it again with 'sotto mount' to go on.")
             } else {
                 mount.log.once("idle-busy", "idle unmount of \(mountpoint) is refused while it is busy (a shell's working directory inside it?); will retry")
                 touch()  // wait another full period before retrying

@@ -3,9 +3,12 @@ accessed, and does not while a file is open."""
 import ctypes
 import json
 import os
+import subprocess
 import time
 
-from conftest import is_mounted, sotto
+import pytest
+
+from conftest import SOTTO, is_mounted, sotto
 
 
 def test_status_lists_the_mount(vault):
@@ -74,3 +77,55 @@ def test_an_inotify_watch_on_the_mount_counts_as_use(vault):
     while in_mount_table() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not in_mount_table(), "the idle timer did not unmount once the watch was gone: " + vault.log.read_text()
+
+
+def test_the_desktop_is_told_of_an_idle_unmount_and_of_damage_without_a_file_name(fresh, tmp_path):
+    """notify-send on the session D-Bus (a stand-in records what it was asked to show): an idle
+    unmount and damaged files, once each, never naming a file (notification daemons keep a
+    history). Without a session bus, nothing is sent and the log says why."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shown = tmp_path / "shown"
+    (bin_dir / "notify-send").write_text(f"#!/bin/sh\nprintf '%s|' \"$@\" >> {shown}\necho >> {shown}\n")
+    os.chmod(bin_dir / "notify-send", 0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent")
+
+    def mount(*extra, environment):
+        r = subprocess.run([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile, "--log", fresh.log, *extra],
+                           env=environment, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    mount(environment=env)
+    (fresh.mnt / "session-notes.txt").write_bytes(os.urandom(40_000))
+    fresh.unmount()
+    (backing,) = [fresh.dir / n for n in os.listdir(fresh.dir) if not n.startswith("sotto.")]
+    raw = bytearray(backing.read_bytes())
+    raw[78 + 100] ^= 1
+    backing.write_bytes(bytes(raw))
+    mount("--idle", "1s", environment=env)
+    assert "desktop notifications: on" in fresh.log.read_text()
+    for _ in range(2):
+        with pytest.raises(OSError):
+            (fresh.mnt / "session-notes.txt").read_bytes()
+
+    def in_mount_table():
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == str(fresh.mnt) for line in f)
+    def both_shown():
+        return shown.exists() and len(shown.read_text().splitlines()) >= 2
+    deadline = time.monotonic() + 20
+    while (in_mount_table() or not both_shown()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = shown.read_text().splitlines()
+    assert len(lines) == 2, lines  # the damage once, though read twice; the idle unmount once
+    assert any("damaged files in " + str(fresh.mnt) in l for l in lines)
+    assert any(str(fresh.mnt) + " unmounted" in l for l in lines)
+    assert not any("session-notes" in l for l in lines)
+    # No session bus: nothing sent, and the log says why.
+    quiet = {k: v for k, v in env.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    mount(environment=quiet)
+    assert "desktop notifications: off (no session D-Bus)" in fresh.log.read_text()
+    with pytest.raises(OSError):
+        (fresh.mnt / "session-notes.txt").read_bytes()
+    fresh.unmount()
+    assert len(shown.read_text().splitlines()) == 2
