@@ -33,23 +33,33 @@ struct MountCommand: ParsableCommand {
     var noXattr = false
     @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
     var logFile: String?
-    @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h, 90s).", valueName: "DURATION"))
+    @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h30m, 90s).", valueName: "DURATION"))
     var idle: String?
 
     // Set by the background launcher only: the password arrives on a pipe, readiness goes back on another.
     @Option(name: .customLong("password-fd"), help: .private) var passwordFD: Int32?
     @Option(name: .customLong("ready-fd"), help: .private) var readyFD: Int32?
 
-    /// "90", "90s", "15m", "2h" → seconds.
+    /// "90", "90s", "15m", "2h", "1h30m", "1h30m15s" → seconds (units in falling order, each once).
     static func seconds(_ text: String) -> Int? {
-        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
-        let unit = text.last.flatMap { units[$0] }
-        guard let n = Int(unit == nil ? text : String(text.dropLast())), n > 0 else { return nil }
-        return n * (unit ?? 1)
+        if let n = Int(text) { return n > 0 ? n : nil }
+        let units: [(Character, Int)] = [("h", 3600), ("m", 60), ("s", 1)]
+        var rest = Substring(text), total = 0, next = 0
+        while !rest.isEmpty {
+            guard let end = rest.firstIndex(where: { !$0.isNumber }), let n = Int(rest[..<end]),
+                  let u = units[next...].firstIndex(where: { $0.0 == rest[end] }) else { return nil }
+            let (part, overflowed) = n.multipliedReportingOverflow(by: units[u].1)
+            let (sum, overflow) = total.addingReportingOverflow(part)
+            guard !overflowed, !overflow else { return nil }
+            total = sum
+            next = u + 1
+            rest = rest[rest.index(after: end)...]
+        }
+        return total > 0 ? total : nil
     }
 
     func validate() throws {
-        if let idle, Self.seconds(idle) == nil { throw ValidationError("--idle takes a duration such as 15m, 1h or 90s") }
+        if let idle, Self.seconds(idle) == nil { throw ValidationError("--idle takes a duration such as 15m, 1h30m or 90s, not '\(idle)'") }
     }
 
     func run() throws {

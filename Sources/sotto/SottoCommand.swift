@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SottoCore
 import CSottoShims
 #if canImport(Glibc)
@@ -26,6 +27,10 @@ struct Sotto: ParsableCommand {
         var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &noCore)
         let code: Int32
+        if let unknown = unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
+            report(unknown)
+            Glibc.exit(SottoError.ExitCode.usage)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -46,11 +51,49 @@ struct Sotto: ParsableCommand {
                 print(fullMessage(for: error))
                 code = SottoError.ExitCode.success
             } else {
-                report(fullMessage(for: error))
+                report(usageLine(for: error))
                 code = SottoError.ExitCode.usage
             }
         }
         Glibc.exit(code)
+    }
+
+    /// The first argument names no command: what to say (with the nearest command, if one is
+    /// close), or nil when it is a command or an option.
+    static func unknownCommand(in args: [String]) -> String? {
+        guard let first = args.first, !first.hasPrefix("-") else { return nil }
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !names.contains(first) else { return nil }
+        let nearest = names.map { (name: $0, distance: editDistance(first, $0)) }.min { $0.distance < $1.distance }
+        let hint = nearest.flatMap { $0.distance <= 2 || $0.name.hasPrefix(first) ? "; did you mean '\($0.name)'?" : nil } ?? ""
+        return "unknown command '\(first)'\(hint) (the commands: 'sotto --help')"
+    }
+
+    /// Levenshtein distance, for "did you mean".
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
+    }
+
+    /// A usage error as one line, as every error is: the message, the usage, where help is
+    /// (ArgumentParser's own text is several lines and starts with its own "Error: ").
+    static func usageLine(for error: Error) -> String {
+        let lines = fullMessage(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        var message = lines.first ?? "usage error"
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        let usage = lines.first { $0.hasPrefix("Usage: ") }.map { "usage: " + $0.dropFirst("Usage: ".count) }
+        let help = lines.first { $0.hasPrefix("See '") }.map { "see " + $0.dropFirst(4).replacingOccurrences(of: " for more information.", with: "") }
+        return [message, usage, help].compactMap { $0 }.joined(separator: "; ")
     }
 
     /// One progress line on stderr, rewritten in place; nil clears it.

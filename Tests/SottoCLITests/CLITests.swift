@@ -183,6 +183,20 @@ func wavFile(seconds: Double = 0.5) -> Data {
         if let dir, let before { #expect(Scratch.snapshotStatic(dir) == before, "\(args) changed \(dir)") }
     }
 
+    /// A usage error is one line starting "sotto: " like every other error (not ArgumentParser's
+    /// several lines and its own "Error: "), and a mistyped command gets the nearest one.
+    @Test func usageErrorsAreOneLineAndMistypedCommandsGetASuggestion() throws {
+        for (args, mentions) in [(["mont", "v", "m"], "did you mean 'mount'?"), (["statsu"], "did you mean 'status'?"),
+                                 (["mount"], "usage: sotto mount"), (["--bogus"], "Unknown option '--bogus'"),
+                                 (["xyzzy"], "unknown command 'xyzzy'")] {
+            let r = try CLI.run(args)
+            #expect(r.code == SottoError.ExitCode.usage, "\(args)")
+            #expect(r.err.contains(mentions), "\(args): \(r.err)")
+            #expect(r.err.hasPrefix("sotto: ") && r.err.split(separator: "\n").count == 1, "\(args): \(r.err)")
+            #expect(!r.err.contains("Error:") && !r.err.contains("\\x0a"), "\(args): \(r.err)")
+        }
+    }
+
     @Test func badInputs() throws {
         let s = Scratch()
         let vault = try s.initVault()

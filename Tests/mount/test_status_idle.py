@@ -129,3 +129,13 @@ def test_the_desktop_is_told_of_an_idle_unmount_and_of_damage_without_a_file_nam
         (fresh.mnt / "session-notes.txt").read_bytes()
     fresh.unmount()
     assert len(shown.read_text().splitlines()) == 2
+
+
+def test_idle_durations_combine_units_and_bad_ones_are_refused(vault):
+    vault.remount("--idle", "1h30m")
+    (mine,) = [e for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == str(vault.mnt)]
+    assert mine["idleLimitSeconds"] == 5400
+    vault.unmount()
+    for bad in ["5x", "1m1h", "30m30m", "0", "99999999999999999999h"]:
+        r = sotto("mount", vault.dir, vault.mnt, "--password-file", vault.pwfile, "--idle", bad, check=False)
+        assert r.returncode == 2 and f"not '{bad}'" in r.stderr and r.stderr.count("\n") == 1, r.stderr

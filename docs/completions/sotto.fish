@@ -174,7 +174,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "s
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" nonempty' -l 'nonempty' -d 'Mount even over a folder that is not empty (what it holds is hidden while mounted).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" no-xattr' -l 'no-xattr' -d 'No extended attributes: the kernel then stops asking for one before every write, which makes many small writes (a database\'s pages) faster (docs/architecture.md).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" log' -l 'log' -d 'Write diagnostics to FILE (mode 0600) instead of syslog.' -rfka ''
-complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" idle' -l 'idle' -d 'Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h, 90s).' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" idle' -l 'idle' -d 'Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h30m, 90s).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" version' -l 'version' -d 'Show the version.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto mount" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto unmount" lazy' -l 'lazy' -d 'Detach now even if busy; the filesystem ends when the last user leaves.'

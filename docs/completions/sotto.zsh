@@ -163,7 +163,7 @@ _sotto_mount() {
         '--nonempty[Mount even over a folder that is not empty (what it holds is hidden while mounted).]'
         '--no-xattr[No extended attributes\: the kernel then stops asking for one before every write, which makes many small writes (a database'\''s pages) faster (docs/architecture.md).]'
         '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
-        '--idle[Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h, 90s).]:DURATION:'
+        '--idle[Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h30m, 90s).]:DURATION:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
