@@ -23,13 +23,19 @@ final class Supervisor: @unchecked Sendable {
         var transport: String?
     }
 
-    /// Where mounts publish their status: $XDG_RUNTIME_DIR/sotto, or /run/user/UID/sotto, or
-    /// /tmp/sotto-UID (mode 0700 each).
+    /// Where mounts publish their status: /run/user/UID/sotto, or /tmp/sotto-UID where there is
+    /// no /run/user/UID (mode 0700 each). Not $XDG_RUNTIME_DIR: a mount started from another
+    /// session (sudo, ssh, a desktop with its own) must be found by `status` from any of them.
     static var runtimeDirectory: String {
         let uid = getuid()
-        let base = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"]
-            ?? (FileSystem.exists("/run/user/\(uid)") ? "/run/user/\(uid)" : "/tmp")
-        return base == "/tmp" ? "/tmp/sotto-\(uid)" : base + "/sotto"
+        return FileSystem.exists("/run/user/\(uid)") ? "/run/user/\(uid)/sotto" : "/tmp/sotto-\(uid)"
+    }
+
+    /// A status directory is trusted only if it is a real directory of this user, closed to
+    /// others (/tmp is shared: anyone could have made /tmp/sotto-UID first).
+    static func isOwnPrivateDirectory(_ path: String) -> Bool {
+        guard let st = try? FileSystem.lstat(path) else { return false }
+        return st.st_mode & S_IFMT == S_IFDIR && st.st_uid == getuid() && st.st_mode & 0o077 == 0
     }
 
     let mount: Mount
@@ -56,7 +62,12 @@ final class Supervisor: @unchecked Sendable {
     func start() {
         let dir = Self.runtimeDirectory
         if !FileSystem.exists(dir) { _ = try? FileSystem.mkdir(dir, mode: 0o700) }
-        publish()
+        if Self.isOwnPrivateDirectory(dir) {
+            publish()
+        } else {
+            mount.log.error("\(dir) is not a private directory of this user: `sotto status` will show this mount without its details")
+            statusDirectoryUsable = false
+        }
         let thread = Thread { [self] in
             Thread.setSystemName("sotto-status")  // tests signal it by name (test_a_stop_signal_on_any_thread...)
             while !stopped.load(ordering: .relaxed) {
@@ -129,25 +140,44 @@ final class Supervisor: @unchecked Sendable {
         return (open, last)
     }
 
+    /// False when the status directory is someone else's (nothing is written there).
+    private var statusDirectoryUsable = true
+
     private func publish() {
-        guard let data = try? JSONEncoder().encode(status) else { return }
+        guard statusDirectoryUsable, let data = try? JSONEncoder().encode(status) else { return }
         let tmp = statusPath + ".tmp"
         if FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) {
             _ = try? FileSystem.rename(tmp, statusPath)
         }
     }
 
-    /// Status of every live mount published in the runtime directory (stale files are removed).
-    static func allStatuses() -> [Status] {
-        let dir = runtimeDirectory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
-        let mounted = Set(Mounts.current().filter { $0.fsType == "fuse.sotto" }.map { $0.mountpoint })
+    /// Every directory a mount of this user may have published in: today's, and
+    /// $XDG_RUNTIME_DIR/sotto where builds before 2026-12-02 published.
+    static var runtimeDirectories: [String] {
+        var dirs = [runtimeDirectory]
+        if let xdg = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !dirs.contains(xdg + "/sotto") { dirs.append(xdg + "/sotto") }
+        return dirs.filter(isOwnPrivateDirectory)
+    }
+
+    /// Whether `pid` is alive and a sotto process (not a dead daemon's number, reused).
+    static func isFilesystemProcess(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM,
+              let comm = try? FileSystem.readSmallFile("/proc/\(pid)/comm", limit: 64) else { return false }
+        return String(decoding: comm, as: UTF8.self).hasPrefix("sotto")
+    }
+
+    /// The statuses published by live filesystem processes; files left by dead ones are removed.
+    static func publishedStatuses() -> [Status] {
         var out: [Status] = []
-        for n in names where n.hasSuffix(".json") {
-            let p = dir + "/" + n
-            guard let data = FileManager.default.contents(atPath: p), let s = try? JSONDecoder().decode(Status.self, from: data) else { continue }
-            if kill(s.pid, 0) == 0 && mounted.contains(s.mountpoint) { out.append(s) } else { _ = try? FileSystem.unlink(p) }
+        for dir in runtimeDirectories {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for n in names where n.hasSuffix(".json") {
+                let p = dir + "/" + n
+                guard let data = try? FileSystem.readSmallFile(p, limit: 1 << 16),
+                      let s = try? JSONDecoder().decode(Status.self, from: Data(data)) else { continue }
+                if isFilesystemProcess(s.pid) { out.append(s) } else { _ = try? FileSystem.unlink(p) }
+            }
         }
-        return out.sorted { $0.mountpoint < $1.mountpoint }
+        return out
     }
 }

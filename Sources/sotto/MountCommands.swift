@@ -221,7 +221,7 @@ struct Unmount: ParsableCommand {
         // The filesystem process outlives the unmount by a moment (closing the vault's files,
         // releasing its lock): wait for it, so the vault and the disk under it are free when this
         // returns (a rekey or an unmount of the disk right after would otherwise find them busy).
-        let daemon = MountStatus.all().first { $0.mountpoint == mp }.flatMap { ProcessExit(pid: $0.pid) }
+        let daemon = MountStatus.all().first { $0.mountpoint == mp }?.daemon.flatMap { ProcessExit(pid: $0.pid) }
         if geteuid() == 0 {
             if umount2(mp, lazy ? Int32(MNT_DETACH) : 0) != 0 {
                 let e = Errno.current
@@ -266,25 +266,35 @@ struct Status: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print as JSON.")
     var json = false
 
+    /// The JSON's version: a consumer checks it; fields are only ever added within one.
+    static let schema = 1
+
     func run() throws {
         let all = MountStatus.all()
         if json {
-            let rows: [[String: Any]] = all.map {
-                var o: [String: Any] = ["pid": Int($0.pid), "vault": $0.vault, "mountpoint": $0.mountpoint, "readOnly": $0.readOnly,
-                                        "shared": $0.shared, "mountedSince": $0.mountedSince, "openFiles": $0.openFiles, "lastAccess": $0.lastAccess,
-                                        "transport": $0.transport]
-                if let i = $0.idleLimitSeconds { o["idleLimitSeconds"] = i }
+            let rows: [[String: Any]] = all.map { e in
+                var o: [String: Any] = ["mountpoint": e.mountpoint, "state": e.daemon == nil ? "dead" : "live"]
+                if let d = e.daemon {
+                    o.merge(["pid": Int(d.pid), "vault": d.vault, "readOnly": d.readOnly, "shared": d.shared, "mountedSince": d.mountedSince,
+                             "openFiles": d.openFiles, "lastAccess": d.lastAccess, "transport": d.transport]) { $1 }
+                    if let i = d.idleLimitSeconds { o["idleLimitSeconds"] = i }
+                }
                 return o
             }
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            let document: [String: Any] = ["schema": Self.schema, "mounts": rows]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
         if all.isEmpty { print("no vault is mounted"); return }
         for e in all {
-            let since = TimeFormat.format(e.mountedSince, "%Y-%m-%d %H:%M", utc: false)
-            let idle = e.idleLimitSeconds.map { ", unmounts after \($0) s idle" } ?? ""
-            print("\(e.mountpoint)  <- \(e.vault)  \(e.readOnly ? "read-only" : "read-write")\(e.shared ? ", shared" : ""), since \(since), \(e.openFiles) open file\(e.openFiles == 1 ? "" : "s")\(idle), requests through \(e.transport)")
+            guard let d = e.daemon else {
+                print("\(e.mountpoint)  dead: its filesystem process is gone (killed?); run 'sotto unmount --lazy \(e.mountpoint)'")
+                continue
+            }
+            let since = TimeFormat.format(d.mountedSince, "%Y-%m-%d %H:%M", utc: false)
+            let idle = d.idleLimitSeconds.map { ", unmounts after \($0) s idle" } ?? ""
+            print("\(e.mountpoint)  <- \(d.vault)  \(d.readOnly ? "read-only" : "read-write")\(d.shared ? ", shared" : ""), since \(since), \(d.openFiles) open file\(d.openFiles == 1 ? "" : "s")\(idle), requests through \(d.transport)")
         }
     }
 }

@@ -1,6 +1,7 @@
 """Harness for tests on real mounts: a fresh vault, mounted with libfuse3 through `sotto mount`,
 driven by real programs, always unmounted (even when the test fails), and after every test the
 vault directory is searched for every plaintext marker and file name the test used."""
+import json
 import os
 import pathlib
 import shutil
@@ -13,6 +14,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOTTO = os.environ.get("SOTTO_BIN", str(ROOT / ".build" / "debug" / "sotto"))
 PASSWORD = "mount test password"
+
+
+def status_mounts():
+    """`sotto status --json`'s mounts (schema 1)."""
+    doc = json.loads(sotto("status", "--json").stdout)
+    assert doc["schema"] == 1
+    return doc["mounts"]
 
 
 def sotto(*args, check=True, input=None, timeout=60):

@@ -3,12 +3,13 @@ accessed, and does not while a file is open."""
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import SOTTO, is_mounted, sotto
+from conftest import SOTTO, is_mounted, sotto, status_mounts
 
 
 def test_status_lists_the_mount(vault):
@@ -16,7 +17,7 @@ def test_status_lists_the_mount(vault):
     with open(vault.mnt / "f.txt") as held:
         deadline = time.monotonic() + 10
         while True:  # the status is republished once a second
-            entries = json.loads(sotto("status", "--json").stdout)
+            entries = status_mounts()
             mine = [e for e in entries if e["mountpoint"] == str(vault.mnt)]
             if mine and mine[0]["openFiles"] == 1 or time.monotonic() > deadline:
                 break
@@ -47,7 +48,7 @@ def test_idle_timer_fires_and_not_while_a_file_is_open(vault):
         time.sleep(0.2)
     assert not in_mount_table(), "the idle timer did not unmount: " + vault.log.read_text()
     assert "idle for 2 s" in vault.log.read_text()
-    assert not [e for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == str(vault.mnt)]
+    assert not [e for e in status_mounts() if e["mountpoint"] == str(vault.mnt)]
 
 
 IN_MODIFY, IN_CREATE, IN_DELETE, IN_MOVED_TO = 0x002, 0x100, 0x200, 0x080
@@ -133,9 +134,33 @@ def test_the_desktop_is_told_of_an_idle_unmount_and_of_damage_without_a_file_nam
 
 def test_idle_durations_combine_units_and_bad_ones_are_refused(vault):
     vault.remount("--idle", "1h30m")
-    (mine,) = [e for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == str(vault.mnt)]
+    (mine,) = [e for e in status_mounts() if e["mountpoint"] == str(vault.mnt)]
     assert mine["idleLimitSeconds"] == 5400
     vault.unmount()
     for bad in ["5x", "1m1h", "30m30m", "0", "99999999999999999999h"]:
         r = sotto("mount", vault.dir, vault.mnt, "--password-file", vault.pwfile, "--idle", bad, check=False)
         assert r.returncode == 2 and f"not '{bad}'" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_status_finds_mounts_from_any_session_and_marks_a_killed_one_dead(fresh, tmp_path):
+    """The mount table is the source of truth: a mount started with another XDG_RUNTIME_DIR (sudo,
+    ssh, another desktop session) is listed with its details, and one whose filesystem process
+    was killed is listed as dead, with what to do, not as live."""
+    other = tmp_path / "other-session"
+    other.mkdir(mode=0o700)
+    r = subprocess.run([SOTTO, "mount", fresh.dir, fresh.mnt, "--password-file", fresh.pwfile],
+                       env=dict(os.environ, XDG_RUNTIME_DIR=str(other)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (mine,) = [e for e in status_mounts() if e["mountpoint"] == str(fresh.mnt)]
+    assert mine["state"] == "live" and mine["vault"] == str(fresh.dir)
+    assert "\\/" not in sotto("status", "--json").stdout  # slashes as they are
+    os.kill(mine["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{mine['pid']}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (dead,) = [e for e in status_mounts() if e["mountpoint"] == str(fresh.mnt)]
+    assert dead == {"mountpoint": str(fresh.mnt), "state": "dead"}
+    text = sotto("status").stdout
+    assert f"{fresh.mnt}  dead" in text and f"sotto unmount --lazy {fresh.mnt}" in text
+    sotto("unmount", "--lazy", fresh.mnt)
+    assert not [e for e in status_mounts() if e["mountpoint"] == str(fresh.mnt)]

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, SOTTO, Vault, assert_marker_cannot_occur_by_chance, is_mounted, sotto
+from conftest import PASSWORD, SOTTO, Vault, assert_marker_cannot_occur_by_chance, is_mounted, sotto, status_mounts
 
 # The kernel may keep names and attributes this long (Mount.cacheTimeout); docs/sync.md.
 STALENESS_BOUND = 1.0
@@ -340,7 +340,7 @@ def test_shared_mount_shows_changes_and_never_mixes_versions(pair):
     a, other = pair
     a.mount()
     mnt = os.path.realpath(a.mnt)
-    eventually(lambda: any(e["mountpoint"] == mnt and e["shared"] for e in json.loads(sotto("status", "--json").stdout)))
+    eventually(lambda: any(e["mountpoint"] == mnt and e["shared"] for e in status_mounts()))
     (a.mnt / "live.txt").write_bytes(b"A" * 4_000_000)
     (a.mnt / "gone.txt").write_text("to be deleted elsewhere\n")
     before = set(os.listdir(a.dir))

@@ -8,17 +8,17 @@ import subprocess
 import sys
 import time
 
-from conftest import kernel_offers_io_uring, run, sotto, transport_in_log
+from conftest import kernel_offers_io_uring, run, sotto, status_mounts, transport_in_log
 
 
 def ring_threads(mnt):
-    pid = next(e["pid"] for e in json.loads(sotto("status", "--json").stdout) if e["mountpoint"] == os.path.realpath(mnt))
+    pid = next(e["pid"] for e in status_mounts() if e["mountpoint"] == os.path.realpath(mnt))
     names = [open(f"/proc/{pid}/task/{t}/comm").read().strip() for t in os.listdir(f"/proc/{pid}/task")]
     return pid, [n for n in names if n.startswith("sotto-ring-")]
 
 
 def status_transport(mnt):
-    return next(e["transport"] for e in json.loads(sotto("status", "--json").stdout)
+    return next(e["transport"] for e in status_mounts()
                 if e["mountpoint"] == os.path.realpath(mnt))
 
 

@@ -9,6 +9,8 @@ public enum Mounts {
         public let fsType: String
         /// The filesystem's device number, as `st_dev` has it (field 3, "major:minor").
         public let device: Device
+        /// The mounting user of a FUSE mount (its `user_id=` option), else nil.
+        public let owner: uid_t?
     }
 
     public struct Device: Equatable, Sendable {
@@ -23,7 +25,10 @@ public enum Mounts {
             guard f.count > 6, let dash = f.firstIndex(of: "-"), dash + 1 < f.count else { return nil }
             let mm = f[2].split(separator: ":")
             guard mm.count == 2, let major = UInt32(mm[0]), let minor = UInt32(mm[1]) else { return nil }
-            return Entry(mountpoint: unescape(String(f[4])), fsType: String(f[dash + 1]), device: Device(major: major, minor: minor))
+            let options = dash + 3 < f.count ? f[dash + 3].split(separator: ",") : []
+            let owner = options.first { $0.hasPrefix("user_id=") }.flatMap { uid_t($0.dropFirst("user_id=".count)) }
+            return Entry(mountpoint: unescape(String(f[4])), fsType: String(f[dash + 1]), device: Device(major: major, minor: minor),
+                         owner: owner)
         }
     }
 
