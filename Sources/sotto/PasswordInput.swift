@@ -111,13 +111,86 @@ enum PasswordReader {
             var noEcho = saved
             noEcho.c_lflag &= ~tcflag_t(ECHO)
             noEcho.c_lflag |= tcflag_t(ICANON)
+            PromptSignals.begin(tty: tty, saved: saved)
             _ = tcsetattr(tty, TCSAFLUSH, &noEcho)
         }
         defer {
-            if isTerminal { _ = tcsetattr(tty, TCSAFLUSH, &saved) }
+            if isTerminal {
+                _ = tcsetattr(tty, TCSAFLUSH, &saved)
+                PromptSignals.end()
+            }
             _ = write(tty, "\n", 1)
         }
         _ = text.withCString { write(tty, $0, strlen($0)) }
         return try firstLine(of: FileDescriptor(rawValue: tty), source: "the terminal")
+    }
+}
+
+/// A signal while the password prompt has echo off (Ctrl-C, a closed terminal, kill) restores the
+/// terminal before the process ends, as it would have been killed: some shells (dash) leave a
+/// terminal as a killed program left it, typing then invisible. Ctrl-Z restores it too, and
+/// turns echo off again on resuming.
+enum PromptSignals {
+    static let ending: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+    static let stopping: [Int32] = [SIGTSTP, SIGCONT]
+    nonisolated(unsafe) private static var previous: [Int32: sigaction] = [:]
+
+    static func begin(tty: Int32, saved: termios) {
+        // Heap storage the handler reads with plain loads: nothing lazy or tracked in a handler.
+        let stored = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+        stored.initialize(to: saved)
+        promptSaved = stored
+        promptTerminal = tty
+        for s in ending + stopping {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = onPromptSignal
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            var old = sigaction()
+            sigaction(s, &action, &old)
+            previous[s] = old
+        }
+    }
+
+    static func end() {
+        for (s, old) in previous {
+            var o = old
+            sigaction(s, &o, nil)
+        }
+        previous = [:]
+        promptTerminal = -1
+        if let stored = promptSaved {
+            promptSaved = nil
+            stored.deinitialize(count: 1)
+            stored.deallocate()
+        }
+    }
+}
+
+nonisolated(unsafe) private var promptTerminal: Int32 = -1
+nonisolated(unsafe) private var promptSaved: UnsafeMutablePointer<termios>?
+
+/// Async-signal-safe: tcsetattr, write, signal and raise only.
+private func onPromptSignal(_ signal: Int32) {
+    let tty = promptTerminal
+    guard tty >= 0, let saved = promptSaved else { return }
+    if signal == SIGCONT {
+        var noEcho = saved.pointee
+        noEcho.c_lflag &= ~tcflag_t(ECHO)
+        _ = tcsetattr(tty, TCSANOW, &noEcho)
+        return
+    }
+    _ = tcsetattr(tty, TCSANOW, saved)
+    if signal != SIGTSTP { _ = write(tty, "\n", 1) }
+    // Now as if never caught: the default action ends (or, for Ctrl-Z, stops) the process.
+    let stop = signal == SIGTSTP
+    _ = Glibc.signal(signal, SIG_DFL)
+    _ = raise(signal)
+    if stop {  // resumed: catch Ctrl-Z again
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = onPromptSignal
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGTSTP, &action, nil)
     }
 }

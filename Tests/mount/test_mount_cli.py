@@ -352,3 +352,34 @@ def test_while_unmounted_the_mountpoint_refuses_a_save_instead_of_taking_plainte
         time.sleep(0.2)
     assert locked()
     assert save_as_owner().returncode != 0
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_at_the_password_prompt_gives_the_terminal_back_with_echo(tmp_path, signame):
+    """Killed at the prompt (echo off), the process first restores the terminal: some shells
+    (dash) leave it as a killed program left it, and the user's typing would be invisible."""
+    import pty
+    import termios
+    sig = getattr(signal, signame)
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a session of its own with the pty as its terminal
+        os.execv(SOTTO, [SOTTO, "init", str(tmp_path / "vault")])
+    try:
+        seen, deadline = b"", time.monotonic() + 30
+        while b"assword" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 1024)
+        assert b"assword" in seen, seen
+        assert not termios.tcgetattr(master)[3] & termios.ECHO  # prompting: echo off
+        os.kill(pid, sig)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig  # still ends as killed by it
+        assert termios.tcgetattr(master)[3] & termios.ECHO
+        assert not (tmp_path / "vault" / "sotto.conf").exists()
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(master)
