@@ -13,9 +13,15 @@ struct Key: ParsableCommand {
 struct KeyList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the key slots (no password needed).")
     @OptionGroup var vault: VaultArgument
+    @Flag(name: .customLong("json"), help: "Print as JSON (schema 1).")
+    var json = false
 
     func run() throws {
         let c = try Vault.readConfig(at: vault.vault)
+        if json {
+            try JSONOutput.print(["slots": c.slots.map(JSONOutput.slot), "maxSlots": VaultConfig.maxSlots])
+            return
+        }
         for s in c.slots {
             print("slot \(s.index): Argon2id memory \(s.kdf.memoryKiB / 1024) MiB, \(s.kdf.iterations) passes, \(s.kdf.parallelism) lanes"
                   + (s.kdf.isWeakerThanRecommended ? " (weaker than RFC 9106's recommendation)" : ""))

@@ -266,9 +266,6 @@ struct Status: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print as JSON.")
     var json = false
 
-    /// The JSON's version: a consumer checks it; fields are only ever added within one.
-    static let schema = 1
-
     func run() throws {
         let all = MountStatus.all()
         if json {
@@ -281,9 +278,7 @@ struct Status: ParsableCommand {
                 }
                 return o
             }
-            let document: [String: Any] = ["schema": Self.schema, "mounts": rows]
-            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            try JSONOutput.print(["mounts": rows])
             return
         }
         if all.isEmpty { print("no vault is mounted"); return }

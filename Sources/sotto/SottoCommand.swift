@@ -115,6 +115,26 @@ struct VaultArgument: ParsableArguments {
     var vault: String
 }
 
+/// Every `--json` output: one object with `"schema": 1` (fields are only added within a schema
+/// version), keys sorted, slashes as they are.
+enum JSONOutput {
+    static let schema = 1
+
+    static func print(_ fields: [String: Any]) throws {
+        var document = fields
+        document["schema"] = schema
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        Swift.print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// A key slot as `info` and `key list` show it.
+    static func slot(_ s: VaultConfig.Slot) -> [String: Any] {
+        ["index": s.index, "kdf": ["algorithm": "argon2id", "memoryKiB": Int(s.kdf.memoryKiB), "iterations": Int(s.kdf.iterations),
+                                   "parallelism": Int(s.kdf.parallelism)],
+         "weakerThanRecommended": s.kdf.isWeakerThanRecommended]
+    }
+}
+
 /// Writes to stdout through the fd, unbuffered, for file contents.
 func writeStdout(_ bytes: UnsafeRawBufferPointer) throws {
     do { try FileDescriptor(rawValue: 1).writeAll(bytes) } catch {

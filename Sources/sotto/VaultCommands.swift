@@ -129,9 +129,21 @@ struct Info: ParsableCommand {
         abstract: "Show a vault's format and key slots (no password needed, no secrets shown).")
 
     @OptionGroup var vault: VaultArgument
+    @Flag(name: .customLong("json"), help: "Print as JSON (schema 1).")
+    var json = false
 
     func run() throws {
         let c = try Vault.readConfig(at: vault.vault)
+        if json {
+            var fields: [String: Any] = [
+                "vault": vault.vault, "format": Int(VaultConfig.layoutVersion(c.version)),
+                "contentCipher": VaultConfig.contentCipherName, "nameCipher": VaultConfig.nameCipherName,
+                "vaultID": Hex.encode(c.vaultID), "blockSize": c.blockSize, "slots": c.slots.map(JSONOutput.slot),
+                "maxSlots": VaultConfig.maxSlots, "rekeyInterrupted": c.rekey != nil]
+            if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion { fields["upgradeAvailable"] = true }
+            try JSONOutput.print(fields)
+            return
+        }
         print("vault:        \(vault.vault)")
         print("format:       sotto v\(VaultConfig.layoutVersion(c.version)) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
         if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion {

@@ -197,6 +197,23 @@ func wavFile(seconds: Double = 0.5) -> Data {
         }
     }
 
+    /// `info --json` and `key list --json`: schema 1, the slots, paths with their slashes as they are.
+    @Test func infoAndKeyListSpeakJSON() throws {
+        let s = Scratch()
+        let vault = try s.initVault()
+        let info = try CLI.run(["info", vault, "--json"])
+        #expect(info.code == 0)
+        #expect(info.stdout.contains("\"vault\" : \"\(vault)\""))  // not "\/tmp\/..."
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        #expect(doc["schema"] as? Int == 1 && doc["format"] as? Int == 3 && doc["maxSlots"] as? Int == 8)
+        let slots = try #require(doc["slots"] as? [[String: Any]])
+        #expect(slots.count == 1 && slots[0]["index"] as? Int == 0)
+        #expect((slots[0]["kdf"] as? [String: Any])?["algorithm"] as? String == "argon2id")
+        let list = try CLI.run(["key", "list", vault, "--json"])
+        let keys = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        #expect(list.code == 0 && keys["schema"] as? Int == 1 && (keys["slots"] as? [[String: Any]])?.count == 1)
+    }
+
     @Test func badInputs() throws {
         let s = Scratch()
         let vault = try s.initVault()

@@ -243,7 +243,7 @@ _sotto_passwd() {
 
 _sotto_info() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
@@ -350,7 +350,7 @@ _sotto_key() {
 
 _sotto_key_list() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1

@@ -124,6 +124,7 @@ _sotto_info() {
     local -i ret=1
     local -ar arg_specs=(
         ':VAULT:'
+        '--json[Print as JSON (schema 1).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -248,6 +249,7 @@ _sotto_key_list() {
     local -i ret=1
     local -ar arg_specs=(
         ':VAULT:'
+        '--json[Print as JSON (schema 1).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
