@@ -14,7 +14,7 @@ func unlock(_ vault: VaultArgument, _ password: PasswordOptions) throws -> Vault
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encrypt existing files and folders into the vault (without mounting it).",
-        discussion: "With --remove-source each file is verified by reading it back through the vault before its plaintext is overwritten and deleted; an interrupted run can simply be run again.")
+        discussion: "Into a folder that already has entries, what is new is added and files the vault already holds byte for byte are skipped; --update replaces those that differ. An interrupted run (Ctrl-C, a crash) is finished by running it again. With --remove-source each file is verified by reading it back through the vault before its plaintext is overwritten and deleted.")
 
     @OptionGroup var vault: VaultArgument
     @Argument(help: ArgumentHelp("Files or folders to encrypt into the vault.", valueName: "SRC"))
@@ -23,6 +23,8 @@ struct Import: ParsableCommand {
     var destination: String = "/"
     @Flag(name: .customLong("remove-source"), help: "Move the plaintext in: verify each file in the vault, then overwrite and delete the original. Rerun to resume.")
     var removeSource = false
+    @Flag(name: .customLong("update"), help: "Replace files the vault holds under the same name with different content (otherwise they are listed and kept).")
+    var update = false
     @OptionGroup var password: PasswordOptions
 
     func validate() throws {
@@ -58,27 +60,41 @@ struct Import: ParsableCommand {
                 try v.finishDirectory(dir, mode: 0o755, modificationTime: nil)
             }
         }
-        // A plain import never overwrites; a moving one resumes into what an earlier run made.
-        if !removeSource {
-            let (existing, _) = try v.list(dir)
-            for item in items where existing.contains(where: { $0.name == item.name }) {
-                throw SottoError.exists(path: (dir.plainPath == "/" ? "" : dir.plainPath) + "/" + String(decoding: item.name, as: UTF8.self))
-            }
-        }
+        // Into what is there: new entries are added, what the vault already holds byte for byte
+        // is skipped (an earlier, interrupted run, or a folder imported before), and what
+        // differs is kept unless --update.
         var progress = Progress(onTerminal: isatty(2) == 1)
         if progress.onTerminal { for item in items { progress.addTotals(item.path, item.info) } }
         var counts = Counts()
-        for item in items {
-            try importEntry(v, source: item.path, info: item.info, name: item.name, into: dir, counts: &counts, progress: &progress)
+        ImportInterruption.begin()
+        defer { ImportInterruption.end() }
+        do {
+            for item in items {
+                try importEntry(v, source: item.path, info: item.info, name: item.name, into: dir, counts: &counts, progress: &progress)
+            }
+        } catch is FileContent.Stopped {
+            progress.finish()
+            Sotto.report("interrupted after \(counts.files) files: run the same command again to finish; what is in the vault is kept, nothing is imported twice, and no partial file is left")
+            ImportInterruption.dieOfTheSignal()
         }
         progress.finish()
         let verb = removeSource ? "moved" : "imported"
+        var extras: [String] = []
+        if counts.unchanged > 0 { extras.append("\(counts.unchanged) already in the vault, unchanged") }
+        if counts.updated > 0 { extras.append("\(counts.updated) replaced") }
         print("\(verb) \(counts.files) files (\(counts.bytes) bytes), \(counts.directories) folders, \(counts.symlinks) symlinks into \(vault.vault):\(dir.plainPath)"
-              + (counts.resumed > 0 ? " (\(counts.resumed) were already in the vault from an earlier run)" : ""))
+              + (extras.isEmpty ? "" : " (\(extras.joined(separator: ", ")))"))
         for s in counts.skipped { Sotto.report("skipped '\(s)': not a file, folder or symlink (left in place)") }
+        if !counts.differing.isEmpty {
+            for d in counts.differing { Sotto.report("'\(d)' differs from what the vault holds under that name: kept the vault's") }
+            throw SottoError.exists(path: "\(counts.differing.count) entries (listed above) that differ from the vault's; nothing was replaced or removed: rerun with --update to replace them")
+        }
     }
 
-    struct Counts { var files = 0, directories = 0, symlinks = 0, bytes = 0, resumed = 0; var skipped: [String] = [] }
+    struct Counts {
+        var files = 0, directories = 0, symlinks = 0, bytes = 0, unchanged = 0, updated = 0
+        var skipped: [String] = [], differing: [String] = []
+    }
 
     /// Files, bytes, rate and time left on stderr, rewritten in place; nothing when not a terminal.
     struct Progress {
@@ -107,8 +123,18 @@ struct Import: ParsableCommand {
             guard elapsed - lastShown > 0.2 || files == totalFiles else { return }
             lastShown = elapsed
             let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
-            let eta = rate > 0 ? Int(Double(totalBytes - bytes) / rate) : 0
-            Sotto.progress("files \(files)/\(totalFiles), \(bytes / 1_000_000)/\(totalBytes / 1_000_000) MB, \(Int(rate / 1_000_000)) MB/s, about \(eta) s left")
+            Sotto.progress("files \(files)/\(totalFiles), \(bytes / 1_000_000)/\(totalBytes / 1_000_000) MB, \(Int(rate / 1_000_000)) MB/s, \(Self.timeLeft(elapsed: elapsed, files: files, totalFiles: totalFiles, bytes: bytes, totalBytes: totalBytes))")
+        }
+
+        /// What is left, by files and by bytes, whichever says longer: many small files after a
+        /// big one are slow per file, not per byte (the estimate said "0 s" with a third of the
+        /// files to go).
+        static func timeLeft(elapsed: Double, files: Int, totalFiles: Int, bytes: Int, totalBytes: Int) -> String {
+            guard elapsed > 0, files > 0 else { return "estimating" }
+            let byFiles = Double(totalFiles - files) * elapsed / Double(files)
+            let byBytes = bytes > 0 ? Double(totalBytes - bytes) * elapsed / Double(bytes) : 0
+            let left = Int(max(byFiles, byBytes).rounded(.up))
+            return left < 60 ? "about \(left) s left" : "about \(left / 60) min \(left % 60) s left"
         }
 
         func finish() { if onTerminal { Sotto.progress(nil) } }
@@ -117,21 +143,29 @@ struct Import: ParsableCommand {
     private func importEntry(_ v: Vault, source: [UInt8], info: stat, name: [UInt8], into dir: VaultEntry, counts: inout Counts,
                              progress: inout Progress) throws {
         let display = String(decoding: source, as: UTF8.self)
-        let earlier = removeSource ? try v.list(dir).entries.first(where: { $0.name == name })?.entry : nil
+        if ImportInterruption.requested { throw FileContent.Stopped() }
+        let earlier = try v.list(dir).entries.first(where: { $0.name == name })?.entry
         switch EntryKind(mode: info.st_mode) {
         case .file:
             let entry: VaultEntry
-            if let earlier {
-                // Resuming: an earlier run got this far. Keep its copy only if it is this file.
-                guard earlier.kind == .file, try sameContent(v, earlier, source) else {
-                    throw SottoError.exists(path: earlier.plainPath + " (holds something else than '\(display)'; nothing was removed)")
-                }
-                entry = earlier
-                counts.resumed += 1
+            if let earlier, earlier.kind == .file, v.plaintextSize(of: earlier) == Int(info.st_size), try sameContent(v, earlier, source) {
+                entry = earlier  // already there, byte for byte (an earlier run, or imported before)
+                counts.unchanged += 1
+            } else if let earlier, !(update && earlier.kind == .file) {
+                counts.differing.append(earlier.plainPath)
+                progress.fileDone(bytes: Int(info.st_size))
+                return  // kept, and the source is not removed
             } else {
                 let fd = try io("open", display) { () throws(Errno) in try FileDescriptor.open(source, flags: O_RDONLY) }
                 defer { fd.close() }
-                entry = try v.createFile(name, in: dir, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim)
+                if let earlier {
+                    entry = try v.replaceFile(earlier, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim,
+                                              shouldStop: { ImportInterruption.requested })
+                    counts.updated += 1
+                } else {
+                    entry = try v.createFile(name, in: dir, mode: info.st_mode & 0o7777, from: fd, modificationTime: info.st_mtim,
+                                             shouldStop: { ImportInterruption.requested })
+                }
             }
             if removeSource {
                 guard try sameContent(v, entry, source) else {
@@ -161,9 +195,10 @@ struct Import: ParsableCommand {
             let target = try io("read link", display) { () throws(Errno) in try FileSystem.readlink(source) }
             if let earlier {
                 guard earlier.kind == .symlink, try v.readSymlink(earlier) == target else {
-                    throw SottoError.exists(path: earlier.plainPath + " (holds something else than '\(display)'; nothing was removed)")
+                    counts.differing.append(earlier.plainPath)  // symlinks are not replaced, even with --update
+                    return
                 }
-                counts.resumed += 1
+                counts.unchanged += 1
             } else {
                 try v.createSymlink(name, in: dir, target: target, modificationTime: info.st_mtim)
             }
@@ -374,3 +409,34 @@ struct List: ParsableCommand {
 
     private func timeString(_ t: Int) -> String { TimeFormat.format(t, "%Y-%m-%d %H:%M", utc: false) }
 }
+
+/// Ctrl-C (or TERM, HUP) during an import: the handler only sets a flag; the import stops between
+/// batches of a file, removes that file's temporary, says how to resume, and then ends as killed
+/// by the signal.
+enum ImportInterruption {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    static var requested: Bool { importStopSignal != 0 }
+
+    static func begin() {
+        for s in signals {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { importStopSignal = $0 }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(s, &action, nil)
+        }
+    }
+
+    static func end() {
+        for s in signals { _ = signal(s, SIG_DFL) }
+    }
+
+    static func dieOfTheSignal() -> Never {
+        let s = importStopSignal
+        end()
+        _ = raise(s)
+        Glibc.exit(128 + s)
+    }
+}
+
+nonisolated(unsafe) private var importStopSignal: Int32 = 0

@@ -240,7 +240,11 @@ func wavFile(seconds: Double = 0.5) -> Data {
         try FileManager.default.createDirectory(atPath: s.p("dest"), withIntermediateDirectories: true)
         writeTestFile(atPath: s.p("dest/a.txt"), contents: Data("old".utf8))
         try expectFailure(["export", vault, "/a.txt", s.p("dest")] + s.pw, code: 19, mentions: "already exists", unchanged: s.p("dest"))
-        try expectFailure(["import", vault, s.p("a.txt")] + s.pw, code: 19, mentions: "already exists", unchanged: vault)
+        // The same file imported again changes nothing; a different one under that name is kept out.
+        let again = try CLI.run(["import", vault, s.p("a.txt")] + s.pw)
+        #expect(again.code == 0 && again.stdout.contains("1 already in the vault, unchanged"), "\(again.stdout)")
+        writeTestFile(atPath: s.p("a.txt"), contents: Data("changed since".utf8))
+        try expectFailure(["import", vault, s.p("a.txt")] + s.pw, code: 19, mentions: "differs", unchanged: vault)
         // Plaintext never goes into the vault directory, and the vault is never imported into itself.
         try expectFailure(["export", vault, "/a.txt", vault + "/plain.txt"] + s.pw, code: 2, mentions: "inside the vault", unchanged: vault)
         try expectFailure(["export", vault, "/a.txt", vault + "/../" + URL(fileURLWithPath: vault).lastPathComponent + "/x"] + s.pw,
@@ -420,7 +424,7 @@ extension Scratch {
         writeTestFile(atPath: src + "/2026/late.txt", contents: Data("arrived later".utf8))
         let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
         #expect(r.code == 0, "\(r.err)")
-        #expect(r.stdout.contains("moved 13 files") && r.stdout.contains("12 were already in the vault"), "\(r.stdout)")
+        #expect(r.stdout.contains("moved 13 files") && r.stdout.contains("12 already in the vault, unchanged"), "\(r.stdout)")
         #expect(!FileManager.default.fileExists(atPath: src))
         let listing = try CLI.run(["ls", vault, "/Interviews/2026"] + s.pw).stdout.split(separator: "\n")
         #expect(listing.count == 14)  // 12 sessions + late.txt + audio/, each once
@@ -438,7 +442,7 @@ extension Scratch {
         #expect(try CLI.run(["import", vault, src] + s.pw).code == 0)
         writeTestFile(atPath: src + "/a.txt", contents: Data("edited since".utf8))
         let r = try CLI.run(["import", vault, src, "--remove-source"] + s.pw)
-        #expect(r.code == SottoError.ExitCode.exists && r.err.contains("nothing was removed"), "\(r.err)")
+        #expect(r.code == SottoError.ExitCode.exists && r.err.contains("nothing was replaced or removed"), "\(r.err)")
         #expect(FileManager.default.contents(atPath: src + "/a.txt") == Data("edited since".utf8))
     }
 }

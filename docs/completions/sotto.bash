@@ -465,7 +465,7 @@ _sotto_rekey() {
 
 _sotto_import() {
     repeating_flags=()
-    non_repeating_flags=(--remove-source --password-stdin --version -h --help)
+    non_repeating_flags=(--remove-source --update --password-stdin --version -h --help)
     repeating_options=()
     non_repeating_options=(--to --password-file --extpass)
     __sotto_offer_flags_options -1

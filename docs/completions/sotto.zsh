@@ -359,6 +359,7 @@ _sotto_import() {
         '*:SRC:'
         '--to[Vault folder to put them in (made if missing; default\: the root).]:DIR:'
         '--remove-source[Move the plaintext in\: verify each file in the vault, then overwrite and delete the original. Rerun to resume.]'
+        '--update[Replace files the vault holds under the same name with different content (otherwise they are listed and kept).]'
         '--password-file[Read the password from the first line of FILE.]:FILE:'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'

@@ -26,11 +26,14 @@ public enum FileContent {
         }
     }
 
+    /// Thrown by `encrypt` when `shouldStop` says so (the user interrupted an import).
+    public struct Stopped: Error { public init() {} }
+
     /// Encrypts everything `source` yields into `dest` (an empty backing file); returns the
-    /// plaintext byte count.
+    /// plaintext byte count. `shouldStop` is asked between batches.
     @discardableResult
     public static func encrypt(from source: FileDescriptor, to dest: FileDescriptor, keys: VaultKeys,
-                               layout: ContentLayout) throws -> Int {
+                               layout: ContentLayout, shouldStop: () -> Bool = { false }) throws -> Int {
         let gcm = try AESGCM()
         let (header, headerBytes) = try FileHeader.create(wrapKey: keys.fileKeyWrap, gcm: gcm)
         try dest.writeAll(headerBytes, at: 0)
@@ -45,6 +48,7 @@ public enum FileContent {
         }
         var index = 0, offset = FileHeader.size, total = 0
         while true {
+            if shouldStop() { throw Stopped() }
             let got = try source.read(into: plain)
             let atEnd = got < plain.count
             // Full blocks are never last; at the end, the remainder (possibly empty) is.

@@ -276,9 +276,34 @@ extension Vault {
     /// partial file under the real name.
     @discardableResult
     public func createFile(_ name: [UInt8], in dir: VaultEntry, mode: mode_t, from source: FileDescriptor,
-                           modificationTime: timespec? = nil) throws -> VaultEntry {
+                           modificationTime: timespec? = nil, shouldStop: () -> Bool = { false }) throws -> VaultEntry {
         let ids = try directoryIDs(of: dir)
         let final = try prepareNewEntry(name, in: dir, ids: ids)
+        do {
+            try writeFile(at: final, plainPath: Self.join(dir.plainPath, name), mode: mode, from: source,
+                          modificationTime: modificationTime, replacing: false, shouldStop: shouldStop)
+        } catch {
+            releaseContainer(of: final)
+            throw error
+        }
+        let st = try io("stat", final) { () throws(Errno) in try tree.lstat(final) }
+        return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
+    }
+
+    /// Replaces file `existing` with everything from `source`, as `createFile` writes a new one;
+    /// the rename over it is atomic: the old content stays whole until the new one is in place.
+    @discardableResult
+    public func replaceFile(_ existing: VaultEntry, mode: mode_t, from source: FileDescriptor,
+                            modificationTime: timespec? = nil, shouldStop: () -> Bool = { false }) throws -> VaultEntry {
+        guard existing.kind == .file else { throw SottoError.invalidArgument("'\(existing.plainPath)' is not a file") }
+        try writeFile(at: existing.backingPath, plainPath: existing.plainPath, mode: mode, from: source,
+                      modificationTime: modificationTime, replacing: true, shouldStop: shouldStop)
+        let st = try io("stat", existing.backingPath) { () throws(Errno) in try tree.lstat(existing.backingPath) }
+        return VaultEntry(plainPath: existing.plainPath, backingPath: existing.backingPath, info: st)
+    }
+
+    private func writeFile(at final: String, plainPath: String, mode: mode_t, from source: FileDescriptor,
+                           modificationTime: timespec?, replacing: Bool, shouldStop: () -> Bool) throws {
         let parent = String(final[..<final.lastIndex(of: "/")!])
         let tmp = parent + "/" + (try BackingName.temporaryName())
         do {
@@ -286,25 +311,24 @@ extension Vault {
             do {
                 defer { fd.close() }
                 do {
-                    try FileContent.encrypt(from: source, to: fd, keys: keys, layout: layout)
+                    try FileContent.encrypt(from: source, to: fd, keys: keys, layout: layout, shouldStop: shouldStop)
                 } catch let e as Errno {
                     throw SottoError.io(operation: "write", path: tmp, errno: e)
                 }
-                try keepExtendedAttributes(of: source, in: fd, backingPath: tmp, plainPath: Self.join(dir.plainPath, name))
+                try keepExtendedAttributes(of: source, in: fd, backingPath: tmp, plainPath: plainPath)
                 try io("sync", tmp) { () throws(Errno) in try fd.sync() }
                 try io("chmod", tmp) { () throws(Errno) in try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) } }
             }
             if let m = modificationTime {
                 try io("set times", tmp) { () throws(Errno) in try tree.setTimes(tmp, access: m, modification: m) }
             }
-            try io("rename into place", final) { () throws(Errno) in try tree.renameNoReplace(tmp, final) }
+            try io("rename into place", final) { () throws(Errno) in
+                if replacing { try tree.rename(tmp, final) } else { try tree.renameNoReplace(tmp, final) }
+            }
         } catch {
             _ = try? tree.unlink(tmp)
-            releaseContainer(of: final)
             throw error
         }
-        let st = try io("stat", final) { () throws(Errno) in try tree.lstat(final) }
-        return VaultEntry(plainPath: Self.join(dir.plainPath, name), backingPath: final, info: st)
     }
 
     /// Makes directory `name` in `dir` with its own random ID. The backing directory stays 0700
