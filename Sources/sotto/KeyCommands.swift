@@ -36,7 +36,7 @@ struct KeyAdd: ParsableCommand {
     @OptionGroup var vault: VaultArgument
     @OptionGroup var password: PasswordOptions
     @OptionGroup var kdf: KDFOptions
-    @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"))
+    @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"), completion: .file())
     var newPasswordFile: String?
 
     func run() throws {

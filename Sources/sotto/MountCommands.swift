@@ -14,7 +14,7 @@ struct MountCommand: ParsableCommand {
         discussion: "By default the filesystem runs in the background and this command returns once the folder is ready. End it with 'sotto unmount MOUNTPOINT'.")
 
     @OptionGroup var vault: VaultArgument
-    @Argument(help: ArgumentHelp("An existing empty folder to show the vault in.", valueName: "MOUNTPOINT"))
+    @Argument(help: ArgumentHelp("An existing empty folder to show the vault in.", valueName: "MOUNTPOINT"), completion: .directory)
     var mountpoint: String
     @OptionGroup var password: PasswordOptions
     @Flag(name: .customLong("foreground"), help: "Stay in the foreground (logs also on stderr); Ctrl-C unmounts.")
@@ -31,7 +31,7 @@ struct MountCommand: ParsableCommand {
     var nonempty = false
     @Flag(name: .customLong("no-xattr"), help: "No extended attributes: the kernel then stops asking for one before every write, which makes many small writes (a database's pages) faster (docs/architecture.md).")
     var noXattr = false
-    @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"))
+    @Option(name: .customLong("log"), help: ArgumentHelp("Write diagnostics to FILE (mode 0600) instead of syslog.", valueName: "FILE"), completion: .file())
     var logFile: String?
     @Option(name: .customLong("idle"), help: ArgumentHelp("Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h30m, 90s).", valueName: "DURATION"))
     var idle: String?
@@ -207,7 +207,7 @@ struct Unmount: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Unmount a mounted vault; open data is already on disk.")
 
-    @Argument(help: ArgumentHelp("Where the vault is mounted.", valueName: "MOUNTPOINT"))
+    @Argument(help: ArgumentHelp("Where the vault is mounted.", valueName: "MOUNTPOINT"), completion: .directory)
     var mountpoint: String
     @Flag(name: .customLong("lazy"), help: "Detach now even if busy; the filesystem ends when the last user leaves.")
     var lazy = false

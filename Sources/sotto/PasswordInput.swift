@@ -7,7 +7,7 @@ import Glibc
 /// Where a password comes from. Never argv: a password on the command line is visible to every
 /// user through /proc and lands in shell history.
 struct PasswordOptions: ParsableArguments {
-    @Option(name: .customLong("password-file"), help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "FILE"))
+    @Option(name: .customLong("password-file"), help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "FILE"), completion: .file())
     var passwordFile: String?
 
     @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")

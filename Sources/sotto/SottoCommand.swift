@@ -111,7 +111,7 @@ struct Sotto: ParsableCommand {
 
 /// The vault directory argument shared by every command.
 struct VaultArgument: ParsableArguments {
-    @Argument(help: ArgumentHelp("The vault directory (holds only ciphertext).", valueName: "VAULT"))
+    @Argument(help: ArgumentHelp("The vault directory (holds only ciphertext).", valueName: "VAULT"), completion: .directory)
     var vault: String
 }
 

@@ -17,7 +17,7 @@ struct Import: ParsableCommand {
         discussion: "Into a folder that already has entries, what is new is added and files the vault already holds byte for byte are skipped; --update replaces those that differ. An interrupted run (Ctrl-C, a crash) is finished by running it again. With --remove-source each file is verified by reading it back through the vault before its plaintext is overwritten and deleted.")
 
     @OptionGroup var vault: VaultArgument
-    @Argument(help: ArgumentHelp("Files or folders to encrypt into the vault.", valueName: "SRC"))
+    @Argument(help: ArgumentHelp("Files or folders to encrypt into the vault.", valueName: "SRC"), completion: .file())
     var sources: [String]
     @Option(name: .customLong("to"), help: ArgumentHelp("Vault folder to put them in (made if missing; default: the root).", valueName: "DIR"))
     var destination: String = "/"
@@ -257,7 +257,7 @@ struct Export: ParsableCommand {
     @OptionGroup var vault: VaultArgument
     @Argument(help: ArgumentHelp("Path inside the vault.", valueName: "PATH"))
     var path: String
-    @Argument(help: ArgumentHelp("Where to write it (into it, if an existing folder).", valueName: "DEST"))
+    @Argument(help: ArgumentHelp("Where to write it (into it, if an existing folder).", valueName: "DEST"), completion: .file())
     var dest: String
     @OptionGroup var password: PasswordOptions
 

@@ -77,13 +77,13 @@ struct Passwd: ParsableCommand {
     @OptionGroup var password: PasswordOptions
     @OptionGroup var kdf: KDFOptions
 
-    @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"))
+    @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"), completion: .file())
     var newPasswordFile: String?
 
     @Flag(name: .customLong("recovery-key"), help: "Unlock with the recovery key instead of the password (asked for, or --recovery-key-file); the new password goes into a new key slot.")
     var useRecoveryKey = false
 
-    @Option(name: .customLong("recovery-key-file"), help: ArgumentHelp("Read the recovery key from the first line of FILE.", valueName: "FILE"))
+    @Option(name: .customLong("recovery-key-file"), help: ArgumentHelp("Read the recovery key from the first line of FILE.", valueName: "FILE"), completion: .file())
     var recoveryKeyFile: String?
 
     func run() throws {

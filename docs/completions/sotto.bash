@@ -194,6 +194,7 @@ _sotto_init() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
@@ -209,6 +210,14 @@ _sotto_init() {
         return
         ;;
     esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
 }
 
 _sotto_passwd() {
@@ -221,6 +230,7 @@ _sotto_passwd() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
@@ -233,9 +243,19 @@ _sotto_passwd() {
         return
         ;;
     '--new-password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--recovery-key-file')
+        __sotto_add_completions -f
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -247,6 +267,14 @@ _sotto_info() {
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
 }
 
 _sotto_upgrade() {
@@ -259,9 +287,18 @@ _sotto_upgrade() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -277,15 +314,29 @@ _sotto_mount() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
         return
         ;;
     '--log')
+        __sotto_add_completions -f
         return
         ;;
     '--idle')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    2)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -297,6 +348,14 @@ _sotto_unmount() {
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
 }
 
 _sotto_status() {
@@ -317,9 +376,18 @@ _sotto_fsck() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -354,6 +422,14 @@ _sotto_key_list() {
     repeating_options=()
     non_repeating_options=()
     __sotto_offer_flags_options 1
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
 }
 
 _sotto_key_add() {
@@ -366,6 +442,7 @@ _sotto_key_add() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
@@ -378,6 +455,15 @@ _sotto_key_add() {
         return
         ;;
     '--new-password-file')
+        __sotto_add_completions -f
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -393,9 +479,18 @@ _sotto_key_remove() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -434,9 +529,18 @@ _sotto_recovery-key_create() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -452,12 +556,21 @@ _sotto_rekey() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
         return
         ;;
     '--other-password-file')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -476,9 +589,22 @@ _sotto_import() {
         return
         ;;
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    *)
+        __sotto_add_completions -f
         return
         ;;
     esac
@@ -494,9 +620,22 @@ _sotto_export() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    3)
+        __sotto_add_completions -f
         return
         ;;
     esac
@@ -512,9 +651,18 @@ _sotto_cat() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -530,9 +678,18 @@ _sotto_ls() {
     # Offer option value completions
     case "${prev}" in
     '--password-file')
+        __sotto_add_completions -f
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
         return
         ;;
     esac
@@ -546,4 +703,4 @@ _sotto_help() {
     __sotto_offer_flags_options -1
 }
 
-complete -o filenames -F _sotto sotto
+complete -o filenames -o default -F _sotto sotto

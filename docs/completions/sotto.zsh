@@ -84,8 +84,8 @@ _sotto() {
 _sotto_init() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
@@ -103,15 +103,15 @@ _sotto_init() {
 _sotto_passwd() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
-        '--new-password-file[Read the new password from the first line of FILE.]:FILE:'
+        '--new-password-file[Read the new password from the first line of FILE.]:FILE:_files'
         '--recovery-key[Unlock with the recovery key instead of the password (asked for, or --recovery-key-file); the new password goes into a new key slot.]'
-        '--recovery-key-file[Read the recovery key from the first line of FILE.]:FILE:'
+        '--recovery-key-file[Read the recovery key from the first line of FILE.]:FILE:_files'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -123,7 +123,7 @@ _sotto_passwd() {
 _sotto_info() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         '--json[Print as JSON (schema 1).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -136,8 +136,8 @@ _sotto_info() {
 _sotto_upgrade() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -151,9 +151,9 @@ _sotto_upgrade() {
 _sotto_mount() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        ':MOUNTPOINT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        ':MOUNTPOINT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--foreground[Stay in the foreground (logs also on stderr); Ctrl-C unmounts.]'
@@ -163,7 +163,7 @@ _sotto_mount() {
         '--no-io-uring[Take requests through /dev/fuse even where the kernel offers FUSE over io_uring (docs/architecture.md).]'
         '--nonempty[Mount even over a folder that is not empty (what it holds is hidden while mounted).]'
         '--no-xattr[No extended attributes\: the kernel then stops asking for one before every write, which makes many small writes (a database'\''s pages) faster (docs/architecture.md).]'
-        '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:'
+        '--log[Write diagnostics to FILE (mode 0600) instead of syslog.]:FILE:_files'
         '--idle[Unmount after this long with no open file, no access and no program watching the folder (e.g. 15m, 1h30m, 90s).]:DURATION:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -176,7 +176,7 @@ _sotto_mount() {
 _sotto_unmount() {
     local -i ret=1
     local -ar arg_specs=(
-        ':MOUNTPOINT:'
+        ':MOUNTPOINT:_files -/'
         '--lazy[Detach now even if busy; the filesystem ends when the last user leaves.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -201,10 +201,10 @@ _sotto_status() {
 _sotto_fsck() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         '--json[Print the report as JSON (for scripts).]'
         '--quarantine[Move damaged entries aside into VAULT/sotto.quarantine/ (never deletes).]'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -248,7 +248,7 @@ _sotto_key() {
 _sotto_key_list() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         '--json[Print as JSON (schema 1).]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -261,13 +261,13 @@ _sotto_key_list() {
 _sotto_key_add() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
-        '--new-password-file[Read the new password from the first line of FILE.]:FILE:'
+        '--new-password-file[Read the new password from the first line of FILE.]:FILE:_files'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -279,9 +279,9 @@ _sotto_key_add() {
 _sotto_key_remove() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         ':SLOT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -323,8 +323,8 @@ _sotto_recovery-key() {
 _sotto_recovery-key_create() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -338,8 +338,8 @@ _sotto_recovery-key_create() {
 _sotto_rekey() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':VAULT:_files -/'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '*--other-password-file[Keep key slot SLOT, whose password is the first line of FILE (repeatable).]:SLOT=FILE:'
@@ -355,12 +355,12 @@ _sotto_rekey() {
 _sotto_import() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
-        '*:SRC:'
+        ':VAULT:_files -/'
+        '*:SRC:_files'
         '--to[Vault folder to put them in (made if missing; default\: the root).]:DIR:'
         '--remove-source[Move the plaintext in\: verify each file in the vault, then overwrite and delete the original. Rerun to resume.]'
         '--update[Replace files the vault holds under the same name with different content (otherwise they are listed and kept).]'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -374,10 +374,10 @@ _sotto_import() {
 _sotto_export() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         ':PATH:'
-        ':DEST:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        ':DEST:_files'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -391,9 +391,9 @@ _sotto_export() {
 _sotto_cat() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         ':PATH:'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
@@ -407,10 +407,10 @@ _sotto_cat() {
 _sotto_ls() {
     local -i ret=1
     local -ar arg_specs=(
-        ':VAULT:'
+        ':VAULT:_files -/'
         ':PATH:'
         '-l[Long listing\: type, mode, size, modification time.]'
-        '--password-file[Read the password from the first line of FILE.]:FILE:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
