@@ -22,10 +22,7 @@ struct KeyList: ParsableCommand {
             try JSONOutput.print(["slots": c.slots.map(JSONOutput.slot), "maxSlots": VaultConfig.maxSlots])
             return
         }
-        for s in c.slots {
-            print("slot \(s.index): Argon2id memory \(s.kdf.memoryKiB / 1024) MiB, \(s.kdf.iterations) passes, \(s.kdf.parallelism) lanes"
-                  + (s.kdf.isWeakerThanRecommended ? " (weaker than RFC 9106's recommendation)" : ""))
-        }
+        for s in c.slots { print("slot \(s.index): \(SlotKind.describe(s))") }
         print("\(c.slots.count) of \(VaultConfig.maxSlots) slots in use")
     }
 }
@@ -35,6 +32,7 @@ struct KeyAdd: ParsableCommand {
         commandName: "add", abstract: "Add a password in a new slot (an existing password unlocks the vault first).")
     @OptionGroup var vault: VaultArgument
     @OptionGroup var password: PasswordOptions
+    @OptionGroup var newPassword: NewPasswordOptions
     @OptionGroup var kdf: KDFOptions
     @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"), completion: .file())
     var newPasswordFile: String?
@@ -42,6 +40,7 @@ struct KeyAdd: ParsableCommand {
     func run() throws {
         let v = try unlock(vault, password)
         let new = try newPasswordFile.map { try PasswordReader.firstLine(ofFile: $0) } ?? PasswordReader.prompt("New password: ", confirm: true)
+        try newPassword.check(new)
         let index = try v.addSlot(password: new, kdf: try kdf.parameters(base: .recommended))
         print("added key slot \(index)")
     }

@@ -32,6 +32,28 @@ struct PasswordOptions: ParsableArguments {
     }
 }
 
+/// The rule for a password being set (init, passwd, key add): anyone with a copy of the vault can
+/// guess offline, at the KDF's cost per guess, so a short one is refused unless asked for.
+struct NewPasswordOptions: ParsableArguments {
+    @Flag(name: .customLong("weak-password-ok"), help: "Accept a new password shorter than 8 characters (throwaway vaults, tests).")
+    var weakPasswordOK = false
+
+    static let minimumCharacters = 8
+    static let recommendedCharacters = 12
+
+    /// Refuses a password under 8 characters (unless --weak-password-ok), warns under 12.
+    func check(_ password: SecretBytes) throws {
+        // Characters, not bytes: count the bytes that start a UTF-8 sequence (no copy of the secret).
+        let n = password.withUnsafeBytes { $0.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
+        if n < Self.minimumCharacters && !weakPasswordOK {
+            throw SottoError.passwordInput("a password of \(n) characters can be guessed offline by anyone with a copy of the vault: use at least \(Self.minimumCharacters) (a passphrase of four or five random words is best), or pass --weak-password-ok; nothing was changed")
+        }
+        if n < Self.recommendedCharacters {
+            Sotto.report("warning: a password of \(n) characters is short; a passphrase of four or five random words resists offline guessing far better")
+        }
+    }
+}
+
 enum PasswordReader {
     static let maxLength = 4096
 
@@ -71,7 +93,7 @@ enum PasswordReader {
 
     /// Reads up to the first newline, byte by byte into a secret buffer (so nothing past the line
     /// is consumed from a pipe and no copy of the password is left in an ordinary array).
-    static func firstLine(of fd: FileDescriptor, source: String) throws -> SecretBytes {
+    static func firstLine(of fd: FileDescriptor, source: String, allowEmpty: Bool = false) throws -> SecretBytes {
         let buf = SecretBytes(count: maxLength + 1)
         var n = 0
         let ok: Bool = buf.withUnsafeMutableBytes { b in
@@ -87,24 +109,25 @@ enum PasswordReader {
         guard ok else { throw SottoError.passwordInput("cannot read the password from \(source): \(Errno.current)") }
         guard n <= maxLength else { throw SottoError.passwordInput("the password from \(source) is longer than \(maxLength) bytes") }
         if n > 0, buf.withUnsafeBytes({ $0[n - 1] }) == 0x0D { n -= 1 }
-        guard n > 0 else { throw SottoError.passwordInput("the password from \(source) is empty") }
+        guard n > 0 || allowEmpty else { throw SottoError.passwordInput("the password from \(source) is empty") }
         return buf.slice(0..<n)
     }
 
-    static func prompt(_ text: String, confirm: Bool) throws -> SecretBytes {
+    /// `allowEmpty`: Enter alone is an answer (an empty secret), as where it means "drop this slot".
+    static func prompt(_ text: String, confirm: Bool, allowEmpty: Bool = false) throws -> SecretBytes {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw SottoError.passwordInput("no terminal to ask for the password on: use --password-file FILE or --password-stdin")
         }
         defer { close(tty) }
-        let first = try promptOnce(text, tty: tty)
+        let first = try promptOnce(text, tty: tty, allowEmpty: allowEmpty)
         guard confirm else { return first }
         let second = try promptOnce("Repeat password: ", tty: tty)
         guard first.isEqual(to: second) else { throw SottoError.passwordInput("the two passwords differ: nothing was changed") }
         return first
     }
 
-    private static func promptOnce(_ text: String, tty: Int32) throws -> SecretBytes {
+    private static func promptOnce(_ text: String, tty: Int32, allowEmpty: Bool = false) throws -> SecretBytes {
         var saved = termios()
         let isTerminal = tcgetattr(tty, &saved) == 0
         if isTerminal {
@@ -122,7 +145,7 @@ enum PasswordReader {
             _ = write(tty, "\n", 1)
         }
         _ = text.withCString { write(tty, $0, strlen($0)) }
-        return try firstLine(of: FileDescriptor(rawValue: tty), source: "the terminal")
+        return try firstLine(of: FileDescriptor(rawValue: tty), source: "the terminal", allowEmpty: allowEmpty)
     }
 }
 

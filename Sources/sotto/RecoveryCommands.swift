@@ -5,7 +5,7 @@ struct RecoveryKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery-key",
         abstract: "Recovery keys: a written-down key that sets a new password when the old one is forgotten.",
-        subcommands: [RecoveryKeyCreate.self])
+        subcommands: [RecoveryKeyCreate.self, RecoveryKeyVerify.self])
 }
 
 struct RecoveryKeyCreate: ParsableCommand {
@@ -16,6 +16,25 @@ struct RecoveryKeyCreate: ParsableCommand {
 
     func run() throws {
         try addRecoveryKey(to: try unlock(vault, password), vaultPath: vault.vault)
+    }
+}
+
+/// Checks a written-down recovery key against the vault without changing anything: a typo is
+/// named (exit 15), a well-formed key that opens no slot is exit 12.
+struct RecoveryKeyVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check a written-down recovery key (nothing is changed).")
+    @OptionGroup var vault: VaultArgument
+    @Option(name: .customLong("recovery-key-file"), help: ArgumentHelp("Read the key from the first line of FILE.", valueName: "FILE"), completion: .file())
+    var recoveryKeyFile: String?
+
+    func run() throws {
+        _ = try Vault.readConfig(at: vault.vault)
+        let typed = try recoveryKeyFile.map { try PasswordReader.firstLine(ofFile: $0) } ?? PasswordReader.prompt("Recovery key: ", confirm: false)
+        let key: SecretBytes
+        do { key = try RecoveryKey.parse(typed) } catch let e as RecoveryKey.ParseError { throw SottoError.passwordInput(e.description) }
+        let opened = try Vault.open(at: vault.vault, password: key)
+        print("the recovery key opens key slot \(opened.unlockedSlot) of \(vault.vault); nothing was changed")
     }
 }
 

@@ -63,7 +63,8 @@ struct Rekey: ParsableCommand {
             }
             let isRecovery = slot.kdf == RecoveryKey.kdf
             let typed = try PasswordReader.prompt(isRecovery ? "Recovery key of key slot \(slot.index) (Enter to drop the slot): "
-                                                            : "Password of key slot \(slot.index) (Enter to drop the slot): ", confirm: false)
+                                                            : "Password of key slot \(slot.index) (Enter to drop the slot): ", confirm: false,
+                                                 allowEmpty: true)
             guard typed.count > 0 else { return nil }
             if isRecovery {
                 do { return try RecoveryKey.parse(typed) } catch let e as RecoveryKey.ParseError { throw SottoError.passwordInput(e.description) }

@@ -129,9 +129,23 @@ enum JSONOutput {
 
     /// A key slot as `info` and `key list` show it.
     static func slot(_ s: VaultConfig.Slot) -> [String: Any] {
-        ["index": s.index, "kdf": ["algorithm": "argon2id", "memoryKiB": Int(s.kdf.memoryKiB), "iterations": Int(s.kdf.iterations),
-                                   "parallelism": Int(s.kdf.parallelism)],
-         "weakerThanRecommended": s.kdf.isWeakerThanRecommended]
+        let recovery = SlotKind.isRecoveryKey(s)
+        return ["index": s.index, "kind": recovery ? "recovery-key" : "password",
+                "kdf": ["algorithm": "argon2id", "memoryKiB": Int(s.kdf.memoryKiB), "iterations": Int(s.kdf.iterations),
+                        "parallelism": Int(s.kdf.parallelism)],
+                "weakerThanRecommended": !recovery && s.kdf.isWeakerThanRecommended]
+    }
+}
+
+/// How a key slot is shown. A recovery-key slot is told by its KDF parameters (a 256-bit random
+/// key needs no memory-hard stretching, so it gets the lightest): it is not a weak password.
+enum SlotKind {
+    static func isRecoveryKey(_ s: VaultConfig.Slot) -> Bool { s.kdf == RecoveryKey.kdf }
+
+    static func describe(_ s: VaultConfig.Slot) -> String {
+        if isRecoveryKey(s) { return "recovery key (256 random bits; the light KDF is by design)" }
+        return "password, Argon2id memory \(s.kdf.memoryKiB / 1024) MiB, \(s.kdf.iterations) passes, \(s.kdf.parallelism) lanes"
+            + (s.kdf.isWeakerThanRecommended ? " (weaker than RFC 9106's recommendation)" : "")
     }
 }
 

@@ -37,6 +37,7 @@ struct Init: ParsableCommand {
 
     @OptionGroup var vault: VaultArgument
     @OptionGroup var password: PasswordOptions
+    @OptionGroup var newPassword: NewPasswordOptions
     @OptionGroup var kdf: KDFOptions
 
     @Option(name: .customLong("block-size"), help: ArgumentHelp("Plaintext bytes per encrypted block: 4096, 8192, 16384 (default), 32768 or 65536.", valueName: "BYTES"))
@@ -56,6 +57,7 @@ struct Init: ParsableCommand {
             throw SottoError.vaultNotEmpty(path: vault.vault)
         }
         let pw = try password.read(prompt: "New vault password: ", confirm: true)
+        try newPassword.check(pw)
         let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
         print("created vault '\(vault.vault)' (format v\(VaultConfig.newVaultVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
         if recoveryKey {
@@ -75,6 +77,7 @@ struct Passwd: ParsableCommand {
 
     @OptionGroup var vault: VaultArgument
     @OptionGroup var password: PasswordOptions
+    @OptionGroup var newPassword: NewPasswordOptions
     @OptionGroup var kdf: KDFOptions
 
     @Option(name: .customLong("new-password-file"), help: ArgumentHelp("Read the new password from the first line of FILE.", valueName: "FILE"), completion: .file())
@@ -97,6 +100,7 @@ struct Passwd: ParsableCommand {
         } else {
             new = try PasswordReader.prompt("New password: ", confirm: true)
         }
+        try newPassword.check(new)
         let current = opened.config.slots.first { $0.index == opened.unlockedSlot }!.kdf
         try opened.changePassword(to: new, kdf: kdf.isSet ? try kdf.parameters(base: current) : nil)
         print("password changed (key slot \(opened.unlockedSlot)); the previous config is kept as \(vault.vault)/\(BackingName.configBackupFile)")
@@ -116,6 +120,7 @@ struct Passwd: ParsableCommand {
             throw SottoError.wrongPassword  // a well-formed key, but not this vault's
         }
         let new = try newPasswordFile.map { try PasswordReader.firstLine(ofFile: $0) } ?? PasswordReader.prompt("New password: ", confirm: true)
+        try newPassword.check(new)
         let current = opened.config.slots.first { $0.index == opened.unlockedSlot }!.kdf
         let params = kdf.isSet ? try kdf.parameters(base: current) : Argon2idParameters.recommended
         let slot = try opened.addSlot(password: new, kdf: params)
@@ -152,10 +157,7 @@ struct Info: ParsableCommand {
         print("vault ID:     \(Hex.encode(c.vaultID))")
         print("block size:   \(c.blockSize) bytes (+\(AESGCM.overhead) bytes per block, \(FileHeader.size)-byte file header)")
         print("key slots:    \(c.slots.count) of \(VaultConfig.maxSlots) in use")
-        for s in c.slots {
-            let weak = s.kdf.isWeakerThanRecommended ? "  (weaker than RFC 9106's recommendation)" : ""
-            print("  slot \(s.index):     Argon2id memory \(s.kdf.memoryKiB / 1024) MiB, \(s.kdf.iterations) passes, \(s.kdf.parallelism) lanes\(weak)")
-        }
+        for s in c.slots { print("  slot \(s.index):     \(SlotKind.describe(s))") }
         if let r = c.rekey {
             print("rekey:        interrupted, to finish with 'sotto rekey \(vault.vault)' (will keep slots \(r.newSlots.map { String($0.index) }.joined(separator: ", ")))")
         }

@@ -214,6 +214,22 @@ func wavFile(seconds: Double = 0.5) -> Data {
         #expect(list.code == 0 && keys["schema"] as? Int == 1 && (keys["slots"] as? [[String: Any]])?.count == 1)
     }
 
+    /// A new password under 8 characters is refused (init, passwd, key add) unless asked for.
+    @Test func shortNewPasswordsAreRefusedUnlessAskedFor() throws {
+        let s = Scratch()
+        writeTestFile(atPath: s.p("short"), contents: Data("abc1234\n".utf8))
+        let refused = try CLI.run(["init", s.p("v1"), "--password-file", s.p("short"), "--kdf-memory", "1", "--kdf-time", "1"])
+        #expect(refused.code == SottoError.ExitCode.passwordInput && refused.err.contains("--weak-password-ok"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: s.p("v1") + "/sotto.conf"))
+        let allowed = try CLI.run(["init", s.p("v1"), "--password-file", s.p("short"), "--weak-password-ok", "--kdf-memory", "1", "--kdf-time", "1"])
+        #expect(allowed.code == 0 && allowed.err.contains("short"), "\(allowed.err)")
+        let vault = try s.initVault()
+        let config = try #require(FileManager.default.contents(atPath: vault + "/sotto.conf"))
+        #expect(try CLI.run(["passwd", vault, "--new-password-file", s.p("short")] + s.pw).code == SottoError.ExitCode.passwordInput)
+        #expect(try CLI.run(["key", "add", vault, "--new-password-file", s.p("short")] + s.pw).code == SottoError.ExitCode.passwordInput)
+        #expect(FileManager.default.contents(atPath: vault + "/sotto.conf") == config)
+    }
+
     @Test func badInputs() throws {
         let s = Scratch()
         let vault = try s.initVault()
@@ -345,6 +361,31 @@ extension Scratch {
     func printedKey(_ out: String) -> String? {
         out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .first { $0.split(separator: "-").count == 11 }
+    }
+
+    /// `recovery-key verify` checks a written key and changes nothing; `key list` shows the
+    /// recovery slot as such, not as a weak password.
+    @Test func aWrittenKeyIsCheckedWithoutChangingAnything() throws {
+        let s = Scratch()
+        let vault = s.p("vault")
+        let made = try CLI.run(["init", vault, "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw)
+        let key = try #require(printedKey(made.stdout))
+        let config = try #require(FileManager.default.contents(atPath: vault + "/sotto.conf"))
+        writeTestFile(atPath: s.p("rk"), contents: Data((key.lowercased() + "\n").utf8))
+        let ok = try CLI.run(["recovery-key", "verify", vault, "--recovery-key-file", s.p("rk")])
+        #expect(ok.code == 0 && ok.stdout.contains("opens key slot 1"), "\(ok.stdout)\(ok.err)")
+        var typo = Array(key)
+        let i = typo.firstIndex { $0 != "-" && $0 != "A" }!
+        typo[i] = "A"
+        writeTestFile(atPath: s.p("typo"), contents: Data((String(typo) + "\n").utf8))
+        let bad = try CLI.run(["recovery-key", "verify", vault, "--recovery-key-file", s.p("typo")])
+        #expect(bad.code == SottoError.ExitCode.passwordInput && bad.err.contains("typo"), "\(bad.err)")
+        let other = try #require(printedKey(try CLI.run(["init", s.p("other"), "--recovery-key", "--kdf-memory", "1", "--kdf-time", "1"] + s.pw).stdout))
+        writeTestFile(atPath: s.p("other-rk"), contents: Data((other + "\n").utf8))
+        #expect(try CLI.run(["recovery-key", "verify", vault, "--recovery-key-file", s.p("other-rk")]).code == SottoError.ExitCode.wrongPassword)
+        #expect(FileManager.default.contents(atPath: vault + "/sotto.conf") == config)  // nothing changed
+        let list = try CLI.run(["key", "list", vault]).stdout
+        #expect(list.contains("slot 1: recovery key") && !list.contains("slot 1: password"), "\(list)")
     }
 
     @Test func forgetThePasswordRecoverSetANewOne() throws {

@@ -383,3 +383,41 @@ def test_a_signal_at_the_password_prompt_gives_the_terminal_back_with_echo(tmp_p
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(master)
+
+
+def test_enter_at_a_slot_prompt_of_rekey_drops_that_slot(fresh, tmp_path):
+    """`rekey` asks on the terminal for each other slot's password, "Enter to drop the slot":
+    Enter alone was read as an empty password and aborted with exit 15 (issue 18)."""
+    import pty
+    second = tmp_path / "second"
+    second.write_text("a second mount test password\n")
+    sotto("key", "add", fresh.dir, "--password-file", fresh.pwfile, "--new-password-file", second,
+          "--kdf-memory", "1", "--kdf-time", "1")
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(SOTTO, [SOTTO, "rekey", str(fresh.dir), "--password-file", str(fresh.pwfile)])
+    try:
+        seen, deadline = b"", time.monotonic() + 60
+        while b"Enter to drop the slot" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 1024)
+        assert b"Enter to drop the slot" in seen, seen
+        os.write(master, b"\n")
+        while True:  # drain until the child closes the terminal
+            try:
+                if not os.read(master, 1024):
+                    break
+            except OSError:
+                break
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(master)
+    listing = sotto("key", "list", fresh.dir).stdout
+    assert "1 of 8 slots in use" in listing, listing
+    assert sotto("cat", fresh.dir, "/nothing", "--password-file", second, check=False).returncode == 12  # dropped

@@ -186,7 +186,7 @@ _sotto() {
 
 _sotto_init() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --recovery-key --version -h --help)
+    non_repeating_flags=(--password-stdin --weak-password-ok --recovery-key --version -h --help)
     repeating_options=()
     non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --block-size)
     __sotto_offer_flags_options 1
@@ -222,7 +222,7 @@ _sotto_init() {
 
 _sotto_passwd() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --recovery-key --version -h --help)
+    non_repeating_flags=(--password-stdin --weak-password-ok --recovery-key --version -h --help)
     repeating_options=()
     non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --new-password-file --recovery-key-file)
     __sotto_offer_flags_options 1
@@ -434,7 +434,7 @@ _sotto_key_list() {
 
 _sotto_key_add() {
     repeating_flags=()
-    non_repeating_flags=(--password-stdin --version -h --help)
+    non_repeating_flags=(--password-stdin --weak-password-ok --version -h --help)
     repeating_options=()
     non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --new-password-file)
     __sotto_offer_flags_options 1
@@ -508,13 +508,13 @@ _sotto_recovery-key() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    create)
+    create|verify)
         # Offer subcommand argument completions
         "_sotto_recovery-key_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'create' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'create verify' -- "${cur}"))
         ;;
     esac
 }
@@ -533,6 +533,30 @@ _sotto_recovery-key_create() {
         return
         ;;
     '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
+}
+
+_sotto_recovery-key_verify() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--recovery-key-file)
+    __sotto_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--recovery-key-file')
+        __sotto_add_completions -f
         return
         ;;
     esac

@@ -23,9 +23,9 @@ function __sotto_parse_tokens -S
         __sotto_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'init'
-            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'block-size=' 'recovery-key' 'version' 'h/help'
+            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'weak-password-ok' 'kdf-memory=' 'kdf-time=' 'block-size=' 'recovery-key' 'version' 'h/help'
         case 'passwd'
-            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'recovery-key' 'recovery-key-file=' 'version' 'h/help'
+            __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'weak-password-ok' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'recovery-key' 'recovery-key-file=' 'version' 'h/help'
         case 'info'
             __sotto_parse_subcommand 1 'json' 'version' 'h/help'
         case 'upgrade'
@@ -44,7 +44,7 @@ function __sotto_parse_tokens -S
             case 'list'
                 __sotto_parse_subcommand 1 'json' 'version' 'h/help'
             case 'add'
-                __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'version' 'h/help'
+                __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'weak-password-ok' 'kdf-memory=' 'kdf-time=' 'new-password-file=' 'version' 'h/help'
             case 'remove'
                 __sotto_parse_subcommand 2 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
             end
@@ -53,6 +53,8 @@ function __sotto_parse_tokens -S
             switch $unparsed_tokens[1]
             case 'create'
                 __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'version' 'h/help'
+            case 'verify'
+                __sotto_parse_subcommand 1 'recovery-key-file=' 'version' 'h/help'
             end
         case 'rekey'
             __sotto_parse_subcommand 1 'password-file=' 'password-stdin' 'extpass=' 'other-password-file=+' 'drop-other-slots' 'version' 'h/help'
@@ -141,6 +143,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto i
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rF
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" weak-password-ok' -l 'weak-password-ok' -d 'Accept a new password shorter than 8 characters (throwaway vaults, tests).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto init" block-size' -l 'block-size' -d 'Plaintext bytes per encrypted block: 4096, 8192, 16384 (default), 32768 or 65536.' -rfka ''
@@ -151,6 +154,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto p
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rF
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" weak-password-ok' -l 'weak-password-ok' -d 'Accept a new password shorter than 8 characters (throwaway vaults, tests).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto passwd" new-password-file' -l 'new-password-file' -d 'Read the new password from the first line of FILE.' -rF
@@ -212,6 +216,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto k
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rF
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" weak-password-ok' -l 'weak-password-ok' -d 'Accept a new password shorter than 8 characters (throwaway vaults, tests).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" kdf-memory' -l 'kdf-memory' -d 'Argon2id memory in MiB (default 64; at least 1).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" kdf-time' -l 'kdf-time' -d 'Argon2id passes (default 3; 1 to 64).' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto key add" new-password-file' -l 'new-password-file' -d 'Read the new password from the first line of FILE.' -rF
@@ -226,12 +231,17 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "s
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key" version' -l 'version' -d 'Show the version.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto recovery-key" -eq 1' -fa 'create' -d 'Add a recovery key in a new key slot and show it once.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto recovery-key" -eq 1' -fa 'verify' -d 'Check a written-down recovery key (nothing is changed).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto recovery-key create" -eq 1' -fa '(__sotto_complete_directories)'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rF
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" extpass' -l 'extpass' -d 'Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.' -rfka ''
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" version' -l 'version' -d 'Show the version.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key create" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto recovery-key verify" -eq 1' -fa '(__sotto_complete_directories)'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key verify" recovery-key-file' -l 'recovery-key-file' -d 'Read the key from the first line of FILE.' -rF
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key verify" version' -l 'version' -d 'Show the version.'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto recovery-key verify" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto rekey" -eq 1' -fa '(__sotto_complete_directories)'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto rekey" password-file' -l 'password-file' -d 'Read the password from the first line of FILE.' -rF
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "sotto rekey" password-stdin' -l 'password-stdin' -d 'Read the password from the first line of standard input.'

@@ -88,6 +88,7 @@ _sotto_init() {
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--weak-password-ok[Accept a new password shorter than 8 characters (throwaway vaults, tests).]'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--block-size[Plaintext bytes per encrypted block\: 4096, 8192, 16384 (default), 32768 or 65536.]:BYTES:'
@@ -107,6 +108,7 @@ _sotto_passwd() {
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--weak-password-ok[Accept a new password shorter than 8 characters (throwaway vaults, tests).]'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--new-password-file[Read the new password from the first line of FILE.]:FILE:_files'
@@ -265,6 +267,7 @@ _sotto_key_add() {
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--weak-password-ok[Accept a new password shorter than 8 characters (throwaway vaults, tests).]'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--new-password-file[Read the new password from the first line of FILE.]:FILE:_files'
@@ -305,12 +308,13 @@ _sotto_recovery-key() {
     command)
         local -ar subcommands=(
             'create:Add a recovery key in a new key slot and show it once.'
+            'verify:Check a written-down recovery key (nothing is changed).'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        create)
+        create|verify)
             "_sotto_recovery-key_${words[1]}" && ret=0
             ;;
         esac
@@ -327,6 +331,19 @@ _sotto_recovery-key_create() {
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_recovery-key_verify() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:_files -/'
+        '--recovery-key-file[Read the key from the first line of FILE.]:FILE:_files'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
