@@ -16,6 +16,9 @@ struct PasswordOptions: ParsableArguments {
     @Option(name: .customLong("extpass"), help: ArgumentHelp("Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.", valueName: "CMD"))
     var extpass: String?
 
+    /// Whether a source was named (otherwise `read` asks on the terminal).
+    var isGiven: Bool { passwordFile != nil || passwordStdin || extpass != nil }
+
     func validate() throws {
         if [passwordFile != nil, passwordStdin, extpass != nil].filter({ $0 }).count > 1 {
             throw ValidationError("give only one of --password-file, --password-stdin and --extpass")

@@ -13,9 +13,13 @@ struct RecoveryKeyCreate: ParsableCommand {
         commandName: "create", abstract: "Add a recovery key in a new key slot and show it once.")
     @OptionGroup var vault: VaultArgument
     @OptionGroup var password: PasswordOptions
+    @OptionGroup var label: LabelOption
 
     func run() throws {
-        try addRecoveryKey(to: try unlock(vault, password), vaultPath: vault.vault)
+        let v = try unlock(vault, password)
+        let from = v.config.version
+        try addRecoveryKey(to: v, vaultPath: vault.vault, label: label.label)
+        reportLabelUpgrade(from: from, to: v.config.version)
     }
 }
 
@@ -39,9 +43,9 @@ struct RecoveryKeyVerify: ParsableCommand {
 }
 
 /// Adds a recovery-key slot and prints the key, once.
-func addRecoveryKey(to v: Vault, vaultPath: String) throws {
+func addRecoveryKey(to v: Vault, vaultPath: String, label: String) throws {
     let (display, secret) = try RecoveryKey.generate()
-    let slot = try v.addSlot(password: secret, kdf: RecoveryKey.kdf)
+    let slot = try v.addSlot(password: secret, kdf: RecoveryKey.kdf, label: label)
     print("""
     Recovery key (key slot \(slot)) — write it down now; it is not stored anywhere and is shown only once:
 

@@ -130,7 +130,7 @@ enum JSONOutput {
     /// A key slot as `info` and `key list` show it.
     static func slot(_ s: VaultConfig.Slot) -> [String: Any] {
         let recovery = SlotKind.isRecoveryKey(s)
-        return ["index": s.index, "kind": recovery ? "recovery-key" : "password",
+        return ["index": s.index, "kind": recovery ? "recovery-key" : "password", "label": s.label,
                 "kdf": ["algorithm": "argon2id", "memoryKiB": Int(s.kdf.memoryKiB), "iterations": Int(s.kdf.iterations),
                         "parallelism": Int(s.kdf.parallelism)],
                 "weakerThanRecommended": !recovery && s.kdf.isWeakerThanRecommended]
@@ -141,6 +141,11 @@ enum JSONOutput {
 /// key needs no memory-hard stretching, so it gets the lightest): it is not a weak password.
 enum SlotKind {
     static func isRecoveryKey(_ s: VaultConfig.Slot) -> Bool { s.kdf == RecoveryKey.kdf }
+
+    /// `slot 2 'old laptop': password, …` (the label escaped: it comes from the vault directory).
+    static func line(_ s: VaultConfig.Slot) -> String {
+        "slot \(s.index)" + (s.label.isEmpty ? "" : " '\(TerminalText.escaped(s.label))'") + ": " + describe(s)
+    }
 
     static func describe(_ s: VaultConfig.Slot) -> String {
         if isRecoveryKey(s) { return "recovery key (256 random bits; the light KDF is by design)" }

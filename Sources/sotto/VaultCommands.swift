@@ -46,6 +46,8 @@ struct Init: ParsableCommand {
     @Flag(name: .customLong("recovery-key"), help: "Also make a recovery key (shown once) for when the password is forgotten.")
     var recoveryKey = false
 
+    @OptionGroup var label: LabelOption
+
     func run() throws {
         let params = try kdf.parameters(base: .recommended)
         guard ContentLayout.allowedBlockSizes.contains(blockSize) else {
@@ -58,10 +60,10 @@ struct Init: ParsableCommand {
         }
         let pw = try password.read(prompt: "New vault password: ", confirm: true)
         try newPassword.check(pw)
-        let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize)
+        let created = try Vault.create(at: vault.vault, password: pw, kdf: params, blockSize: blockSize, label: label.label)
         print("created vault '\(vault.vault)' (format v\(VaultConfig.newVaultVersion), Argon2id m=\(params.memoryKiB / 1024) MiB t=\(params.iterations) p=\(params.parallelism), \(blockSize)-byte blocks)")
         if recoveryKey {
-            try addRecoveryKey(to: created, vaultPath: vault.vault)
+            try addRecoveryKey(to: created, vaultPath: vault.vault, label: "")
         } else {
             print("tip: 'sotto recovery-key create \(vault.vault)' makes a key that can set a new password if this one is forgotten")
         }
@@ -145,19 +147,21 @@ struct Info: ParsableCommand {
                 "contentCipher": VaultConfig.contentCipherName, "nameCipher": VaultConfig.nameCipherName,
                 "vaultID": Hex.encode(c.vaultID), "blockSize": c.blockSize, "slots": c.slots.map(JSONOutput.slot),
                 "maxSlots": VaultConfig.maxSlots, "rekeyInterrupted": c.rekey != nil]
-            if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion { fields["upgradeAvailable"] = true }
+            if VaultConfig.layoutVersion(c.version) < VaultConfig.newVaultVersion { fields["upgradeAvailable"] = true }
             try JSONOutput.print(fields)
             return
         }
         print("vault:        \(vault.vault)")
         print("format:       sotto v\(VaultConfig.layoutVersion(c.version)) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
         if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion {
-            print("              'sotto upgrade \(vault.vault)' makes it v\(VaultConfig.firstPrimaryIDVersion): files open by name without listing their folder")
+            print("              'sotto upgrade \(vault.vault)' makes it v\(VaultConfig.newVaultVersion): files open by name without listing their folder, key slots can have labels")
+        } else if VaultConfig.layoutVersion(c.version) < VaultConfig.newVaultVersion {
+            print("              'sotto upgrade \(vault.vault)' (or labelling a key slot) makes it v\(VaultConfig.newVaultVersion): key slots can have labels")
         }
         print("vault ID:     \(Hex.encode(c.vaultID))")
         print("block size:   \(c.blockSize) bytes (+\(AESGCM.overhead) bytes per block, \(FileHeader.size)-byte file header)")
         print("key slots:    \(c.slots.count) of \(VaultConfig.maxSlots) in use")
-        for s in c.slots { print("  slot \(s.index):     \(SlotKind.describe(s))") }
+        for s in c.slots { print("  " + SlotKind.line(s)) }
         if let r = c.rekey {
             print("rekey:        interrupted, to finish with 'sotto rekey \(vault.vault)' (will keep slots \(r.newSlots.map { String($0.index) }.joined(separator: ", ")))")
         }
@@ -166,12 +170,13 @@ struct Info: ParsableCommand {
 
 struct Upgrade: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Bring a format v1 vault to v3, whose files open by name without listing their folder.",
+        abstract: "Bring a vault to format v5 (from v1: files open by name without listing their folder; from v3: key slot labels).",
         discussion: """
-        Writes one small file (sotto.dirid) into each folder of the vault directory, then the new \
-        version into the config; nothing is re-encrypted and no name changes. Safe to interrupt: \
-        run it again. Builds older than format v3 refuse the upgraded vault (exit 13), so upgrade \
-        every device that mounts it first. The vault must not be mounted.
+        From v1, writes one small file (sotto.dirid) into each folder of the vault directory, then \
+        the new version into the config; from v3 only the config changes. Nothing is re-encrypted \
+        and no name changes. Safe to interrupt: run it again. Builds older than format v5 refuse \
+        the upgraded vault (exit 13), so update every device that mounts it first. The vault must \
+        not be mounted.
         """)
 
     @OptionGroup var vault: VaultArgument

@@ -164,7 +164,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let vault = try s.initVault()
         let r = try CLI.run(["info", vault], stdin: "")
         #expect(r.code == 0)
-        #expect(r.stdout.contains("sotto v3"))
+        #expect(r.stdout.contains("sotto v5"))
         #expect(r.stdout.contains("1 of 8"))
         let conf = try String(contentsOfFile: vault + "/sotto.conf", encoding: .utf8)
         #expect(!r.stdout.contains("wrappedMasterKey"))
@@ -205,7 +205,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         #expect(info.code == 0)
         #expect(info.stdout.contains("\"vault\" : \"\(vault)\""))  // not "\/tmp\/..."
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
-        #expect(doc["schema"] as? Int == 1 && doc["format"] as? Int == 3 && doc["maxSlots"] as? Int == 8)
+        #expect(doc["schema"] as? Int == 1 && doc["format"] as? Int == 5 && doc["maxSlots"] as? Int == 8)
         let slots = try #require(doc["slots"] as? [[String: Any]])
         #expect(slots.count == 1 && slots[0]["index"] as? Int == 0)
         #expect((slots[0]["kdf"] as? [String: Any])?["algorithm"] as? String == "argon2id")
@@ -272,7 +272,7 @@ func wavFile(seconds: Double = 0.5) -> Data {
         let good = FileManager.default.contents(atPath: conf)!
         writeTestFile(atPath: conf, contents: good.prefix(good.count / 2))
         try expectFailure(["cat", vault, "/a.txt"] + s.pw, code: 11, mentions: "damaged", unchanged: vault)
-        writeTestFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 3", with: "\"version\": 9").utf8))
+        writeTestFile(atPath: conf, contents: Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"version\": 5", with: "\"version\": 11").utf8))
         try expectFailure(["ls", vault] + s.pw, code: 13, mentions: "newer than this build", unchanged: vault)
         try FileManager.default.removeItem(atPath: conf)
         try expectFailure(["ls", vault] + s.pw, code: 10, mentions: "not a Sotto vault", unchanged: vault)
@@ -618,5 +618,75 @@ extension Scratch {
         try expectAll(files, in: vault, password: s.pw)
         writeTestFile(atPath: vault + "/sotto.conf", contents: oldConfig)
         #expect(try CLI.run(["ls", vault, "/"] + s.pw).stdout.isEmpty)
+    }
+}
+
+/// Slot labels from the command line (issue 18, item 4): set at init/key add/recovery-key create,
+/// changed by `key label`, shown by `key list` (escaped), named by `key remove`, refused when
+/// hostile, and authenticated by `key list --verify`.
+@Suite struct KeySlotLabelTests {
+    @Test func labelsAreShownChangedAndAuthenticated() throws {
+        let s = Scratch()
+        let vault = s.p("vault")
+        let kdf = ["--kdf-memory", "1", "--kdf-time", "1"]
+        #expect(try CLI.run(["init", vault, "--label", "laptop"] + kdf + s.pw).code == 0)
+        let added = try CLI.run(["key", "add", vault, "--new-password-file", s.p("pw2"), "--label", "old phone"] + kdf + s.pw)
+        #expect(added.code == 0 && added.stdout.contains("added key slot 1 'old phone'"), "\(added.stdout)\(added.err)")
+        let recovery = try CLI.run(["recovery-key", "create", vault, "--label", "in the safe"] + s.pw)
+        #expect(recovery.code == 0, "\(recovery.err)")
+        let list = try CLI.run(["key", "list", vault]).stdout
+        #expect(list.contains("slot 0 'laptop': password") && list.contains("slot 1 'old phone': password")
+                && list.contains("slot 2 'in the safe': recovery key"), "\(list)")
+
+        // Refused before any password is asked for, nothing written.
+        let config = try #require(FileManager.default.contents(atPath: vault + "/sotto.conf"))
+        for bad in ["evil\u{1B}[31m", "x\u{202E}gpj.exe", String(repeating: "y", count: 65), " lead"] {
+            let r = try CLI.run(["key", "label", vault, "0", bad], stdin: "")
+            #expect(r.code == SottoError.ExitCode.usage && r.err.contains("the label"), "\(r.err)")
+        }
+        let taken = try CLI.run(["key", "label", vault, "0", "old phone"] + s.pw)
+        #expect(taken.code == SottoError.ExitCode.usage && taken.err.contains("already has the label"), "\(taken.err)")
+        #expect(FileManager.default.contents(atPath: vault + "/sotto.conf") == config)
+
+        let relabel = try CLI.run(["key", "label", vault, "1", "phone, lost 2026-11"] + s.pw)
+        #expect(relabel.code == 0 && relabel.stdout.contains("key slot 1 is labelled 'phone, lost 2026-11'"), "\(relabel.stdout)\(relabel.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(try CLI.run(["key", "list", vault, "--json"]).stdout.utf8)) as! [String: Any]
+        #expect((json["slots"] as! [[String: Any]]).map { $0["label"] as! String } == ["laptop", "phone, lost 2026-11", "in the safe"])
+        #expect(json["labelsVerified"] as? Bool == false)
+
+        // Someone who can write the vault directory swaps two labels and fixes the unkeyed
+        // checksum: the plain listing shows the swap, --verify and every unlock refuse it.
+        let good = try #require(FileManager.default.contents(atPath: vault + "/sotto.conf"))
+        var c = try Vault.readConfig(at: vault)
+        (c.slots[0].label, c.slots[1].label) = (c.slots[1].label, c.slots[0].label)
+        c.checksum = try Digest.sha256(c.canonicalBytes)
+        writeTestFile(atPath: vault + "/sotto.conf", contents: Data(c.serialized()))
+        #expect(try CLI.run(["key", "list", vault]).stdout.contains("slot 0 'phone, lost 2026-11'"))
+        let verify = try CLI.run(["key", "list", vault, "--verify"] + s.pw)
+        #expect(verify.code == SottoError.ExitCode.configDamaged && verify.err.contains("MAC"), "\(verify.err)")
+        #expect(try CLI.run(["key", "remove", vault, "1"] + s.pw).code == SottoError.ExitCode.configDamaged)
+        writeTestFile(atPath: vault + "/sotto.conf", contents: good)
+
+        let verified = try CLI.run(["key", "list", vault, "--verify"] + s.pw)
+        #expect(verified.code == 0 && verified.stdout.contains("labels authenticated"), "\(verified.err)")
+        let removed = try CLI.run(["key", "remove", vault, "1"] + s.pw)
+        #expect(removed.code == 0 && removed.stdout.contains("removed key slot 1 'phone, lost 2026-11'"), "\(removed.stdout)")
+        #expect(try CLI.run(["key", "label", vault, "0", ""] + s.pw).stdout.contains("key slot 0 has no label now"))
+        #expect(try CLI.run(["key", "list", vault]).stdout.contains("slot 0: password"))
+    }
+
+    /// A format v3 vault becomes v5 when a slot is labelled, and says so.
+    @Test func labellingAVersion3VaultMovesItTo5() throws {
+        let s = Scratch()
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("SottoCoreTests/Fixtures").path
+        let vault = s.p("v3")
+        try FileManager.default.copyItem(atPath: fixtures + "/vault-v3", toPath: vault)
+        writeTestFile(atPath: s.p("v3pw"), contents: Data("sotto-fixture-v3\n".utf8))
+        #expect(try CLI.run(["info", vault]).stdout.contains("(or labelling a key slot) makes it v5"))
+        let r = try CLI.run(["key", "label", vault, "0", "desk", "--password-file", s.p("v3pw")])
+        #expect(r.code == 0 && r.err.contains("now format v5") && r.err.contains("exit 13"), "\(r.err)")
+        #expect(try Vault.readConfig(at: vault).version == 5)
+        #expect(try CLI.run(["info", vault]).stdout.contains("slot 0 'desk': password"))
     }
 }

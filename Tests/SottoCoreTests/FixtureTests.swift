@@ -7,8 +7,8 @@ import Testing
 @Suite struct FixtureTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    /// Layout versions: 1, and 3 (every directory names its primary ID in `sotto.dirid`).
-    @Test(arguments: [1, 3]) func fixtureOpensAndReadsBack(version: Int) throws {
+    /// Layout versions: 1; 3 (every directory names its primary ID in `sotto.dirid`); 5 (slot labels).
+    @Test(arguments: [1, 3, 5]) func fixtureOpensAndReadsBack(version: Int) throws {
         let path = Self.fixtures + "/vault-v\(version)"
         let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v\(version).json"))) as! [String: Any]
         let v = try Vault.open(at: path, password: secret(manifest["password"] as! String))
@@ -24,6 +24,7 @@ import Testing
         }
         #expect(throws: SottoError.wrongPassword) { try Vault.open(at: path, password: secret("not the password")) }
         #expect(v.check().isClean)
+        try Self.expectLabels(manifest, path: path)
         // Version 3's directories each name their one ID; version 1's have no such file.
         var directories = [try v.root]
         while let d = directories.popLast() {
@@ -37,7 +38,7 @@ import Testing
     /// 1 vault, 4 of a version 3 one, both with a key chain; 8 of a version 3 one without): a later
     /// build must refuse ordinary opens and finish the rotation, after which the vault is at its
     /// layout version again and everything reads back. 2 and 4 lose their key chain on resuming.
-    @Test(arguments: [2, 4, 8]) func fixtureIsAnInterruptedRekeyThatFinishes(version: Int) throws {
+    @Test(arguments: [2, 4, 8, 10]) func fixtureIsAnInterruptedRekeyThatFinishes(version: Int) throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let path = dir.file("vault")
         try FileManager.default.copyItem(atPath: Self.fixtures + "/vault-v\(version)", toPath: path)
@@ -54,6 +55,7 @@ import Testing
         _ = try rekeying.run()
         let v = try Vault.open(at: path, password: password)
         #expect(v.config.version == VaultConfig.layoutVersion(version))
+        try Self.expectLabels(manifest, path: path)
         for (plain, sha) in manifest["files"] as! [String: String] {
             #expect(Hex.encode(try Digest.sha256(try v.readAll(try v.resolve(plain)))) == sha, "\(plain)")
         }
@@ -61,5 +63,20 @@ import Testing
             #expect(try v.readSymlink(try v.resolve(plain)) == Array(target.utf8))
         }
         #expect(v.check().isClean)
+    }
+
+    /// From version 5: each slot's label, and the second slot's own password opens it (the labels
+    /// are authenticated, so a wrong one would have failed the MAC).
+    static func expectLabels(_ manifest: [String: Any], path: String) throws {
+        let config = try Vault.readConfig(at: path)
+        guard let labels = manifest["labels"] as? [String: String] else {
+            #expect(!config.carriesLabels && config.slots.allSatisfy { $0.label.isEmpty })
+            return
+        }
+        #expect(config.carriesLabels)
+        #expect(Dictionary(uniqueKeysWithValues: config.slots.map { (String($0.index), $0.label) }) == labels)
+        for (slot, password) in manifest["otherPasswords"] as? [String: String] ?? [:] {
+            #expect(try Vault.open(at: path, password: secret(password)).unlockedSlot == Int(slot))
+        }
     }
 }

@@ -188,7 +188,7 @@ _sotto_init() {
     repeating_flags=()
     non_repeating_flags=(--password-stdin --weak-password-ok --recovery-key --version -h --help)
     repeating_options=()
-    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --block-size)
+    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --block-size --label)
     __sotto_offer_flags_options 1
 
     # Offer option value completions
@@ -207,6 +207,9 @@ _sotto_init() {
         return
         ;;
     '--block-size')
+        return
+        ;;
+    '--label')
         return
         ;;
     esac
@@ -405,23 +408,34 @@ _sotto_key() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    list|add|remove)
+    list|add|remove|label)
         # Offer subcommand argument completions
         "_sotto_key_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'list add remove' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'list add remove label' -- "${cur}"))
         ;;
     esac
 }
 
 _sotto_key_list() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--json --verify --password-stdin --version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--password-file --extpass)
     __sotto_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        __sotto_add_completions -f
+        return
+        ;;
+    '--extpass')
+        return
+        ;;
+    esac
 
     # Offer positional completions
     case "${positional_number}" in
@@ -436,7 +450,7 @@ _sotto_key_add() {
     repeating_flags=()
     non_repeating_flags=(--password-stdin --weak-password-ok --version -h --help)
     repeating_options=()
-    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --new-password-file)
+    non_repeating_options=(--password-file --extpass --kdf-memory --kdf-time --label --new-password-file)
     __sotto_offer_flags_options 1
 
     # Offer option value completions
@@ -452,6 +466,9 @@ _sotto_key_add() {
         return
         ;;
     '--kdf-time')
+        return
+        ;;
+    '--label')
         return
         ;;
     '--new-password-file')
@@ -475,6 +492,33 @@ _sotto_key_remove() {
     repeating_options=()
     non_repeating_options=(--password-file --extpass)
     __sotto_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        __sotto_add_completions -f
+        return
+        ;;
+    '--extpass')
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    1)
+        __sotto_add_completions -d
+        return
+        ;;
+    esac
+}
+
+_sotto_key_label() {
+    repeating_flags=()
+    non_repeating_flags=(--password-stdin --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--password-file --extpass)
+    __sotto_offer_flags_options 3
 
     # Offer option value completions
     case "${prev}" in
@@ -523,7 +567,7 @@ _sotto_recovery-key_create() {
     repeating_flags=()
     non_repeating_flags=(--password-stdin --version -h --help)
     repeating_options=()
-    non_repeating_options=(--password-file --extpass)
+    non_repeating_options=(--password-file --extpass --label)
     __sotto_offer_flags_options 1
 
     # Offer option value completions
@@ -533,6 +577,9 @@ _sotto_recovery-key_create() {
         return
         ;;
     '--extpass')
+        return
+        ;;
+    '--label')
         return
         ;;
     esac

@@ -53,7 +53,7 @@ _sotto() {
             'init:Create a vault in a new or empty directory.'
             'passwd:Change the vault password (rewraps the master key; no data is re-encrypted).'
             'info:Show a vault'\''s format and key slots (no password needed, no secrets shown).'
-            'upgrade:Bring a format v1 vault to v3, whose files open by name without listing their folder.'
+            'upgrade:Bring a vault to format v5 (from v1: files open by name without listing their folder; from v3: key slot labels).'
             'mount:Show the vault, decrypted, as an ordinary folder (FUSE).'
             'unmount:Unmount a mounted vault; open data is already on disk.'
             'status:Show your mounted vaults.'
@@ -93,6 +93,7 @@ _sotto_init() {
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
         '--block-size[Plaintext bytes per encrypted block\: 4096, 8192, 16384 (default), 32768 or 65536.]:BYTES:'
         '--recovery-key[Also make a recovery key (shown once) for when the password is forgotten.]'
+        '--label[Name the new key slot (e.g. "laptop", "recovery key in the safe"); shown by '\''sotto key list'\''.]:TEXT:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -229,15 +230,16 @@ _sotto_key() {
     case "${state}" in
     command)
         local -ar subcommands=(
-            'list:List the key slots (no password needed).'
+            'list:List the key slots (no password needed; --verify authenticates the labels).'
             'add:Add a password in a new slot (an existing password unlocks the vault first).'
             'remove:Remove a key slot (never the last one); any slot'\''s password authorizes it.'
+            'label:Name a key slot, or with "" remove its name; any slot'\''s password authorizes it.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        list|add|remove)
+        list|add|remove|label)
             "_sotto_key_${words[1]}" && ret=0
             ;;
         esac
@@ -252,6 +254,10 @@ _sotto_key_list() {
     local -ar arg_specs=(
         ':VAULT:_files -/'
         '--json[Print as JSON (schema 1).]'
+        '--verify[Ask for a password and authenticate the labels before listing (implied by a password source).]'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -270,6 +276,7 @@ _sotto_key_add() {
         '--weak-password-ok[Accept a new password shorter than 8 characters (throwaway vaults, tests).]'
         '--kdf-memory[Argon2id memory in MiB (default 64; at least 1).]:MIB:'
         '--kdf-time[Argon2id passes (default 3; 1 to 64).]:N:'
+        '--label[Name the new key slot (e.g. "laptop", "recovery key in the safe"); shown by '\''sotto key list'\''.]:TEXT:'
         '--new-password-file[Read the new password from the first line of FILE.]:FILE:_files'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
@@ -284,6 +291,23 @@ _sotto_key_remove() {
     local -ar arg_specs=(
         ':VAULT:_files -/'
         ':SLOT:'
+        '--password-file[Read the password from the first line of FILE.]:FILE:_files'
+        '--password-stdin[Read the password from the first line of standard input.]'
+        '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sotto_key_label() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':VAULT:_files -/'
+        ':SLOT:'
+        ':TEXT:'
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
@@ -331,6 +355,7 @@ _sotto_recovery-key_create() {
         '--password-file[Read the password from the first line of FILE.]:FILE:_files'
         '--password-stdin[Read the password from the first line of standard input.]'
         '--extpass[Run CMD (with /bin/sh) and use the first line it prints, e.g. a keyring or password manager.]:CMD:'
+        '--label[Name the new key slot (e.g. "laptop", "recovery key in the safe"); shown by '\''sotto key list'\''.]:TEXT:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

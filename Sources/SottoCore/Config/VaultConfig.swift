@@ -9,16 +9,21 @@ import Foundation
 /// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
 public struct VaultConfig: Equatable {
     /// The newest config version this build reads.
-    public static let currentVersion = 8
-    /// Odd versions are layouts: 1, and 3 (every directory also names its primary ID in
-    /// `sotto.dirid`, so a lookup never lists a directory). Even versions are a layout while
-    /// `sotto rekey` runs, so a build that does not know rekeying refuses a half-rekeyed vault
-    /// instead of misreading it: 2 and 4 (layouts 1 and 3, written by builds before 2026-12-02) kept the
-    /// new master key wrapped under a key derived from the old one — a key chain that handed the
-    /// new key to anyone holding the old one; 6 and 8 (layouts 1 and 3) keep it only in the new
-    /// slots, under the kept passwords. A 2 or 4 is migrated to 6 or 8 when the rotation resumes.
-    public static let newVaultVersion = 3
+    public static let currentVersion = 10
+    /// Odd versions are layouts: 1; 3 (every directory also names its primary ID in
+    /// `sotto.dirid`, so a lookup never lists a directory); 5 (3's tree; key slots may carry an
+    /// authenticated label). Even versions are a layout while `sotto rekey` runs, so a build that
+    /// does not know rekeying refuses a half-rekeyed vault instead of misreading it: 2 and 4
+    /// (layouts 1 and 3, written by builds before 2026-12-02) kept the new master key wrapped
+    /// under a key derived from the old one — a key chain that handed the new key to anyone
+    /// holding the old one; 6, 8 and 10 (layouts 1, 3 and 5) keep it only in the new slots,
+    /// under the kept passwords. A 2 or 4 is migrated to 6 or 8 when the rotation resumes.
+    public static let newVaultVersion = 5
     public static let firstPrimaryIDVersion = 3
+    /// From here on a slot may carry a label (covered by the checksum and the MAC).
+    public static let firstLabelVersion = 5
+    /// Every version a build has written; 7 and 9 never were.
+    static let knownVersions: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10]
 
     /// Whether a config of `version` describes a vault in the middle of a rekey.
     public static func isRekeyVersion(_ version: Int) -> Bool { version.isMultiple(of: 2) }
@@ -27,13 +32,16 @@ public struct VaultConfig: Equatable {
         guard isRekeyVersion(version) else { return version }
         return version >= firstUnchainedRekeyVersion ? version - 5 : version - 1
     }
-    /// The version a rekey of a vault at `version` writes while it runs (6 or 8).
+    /// The version a rekey of a vault at `version` writes while it runs (6, 8 or 10).
     public static func rekeyVersion(of version: Int) -> Int { layoutVersion(version) + 5 }
     /// Rekey versions from here on carry no key chain.
     static let firstUnchainedRekeyVersion = 6
 
     /// Whether directories made in this vault get a `sotto.dirid` file.
     public var writesPrimaryIDFiles: Bool { Self.layoutVersion(version) >= Self.firstPrimaryIDVersion }
+    /// Whether this config's slots carry labels (older versions have none: a `label` field in
+    /// one is an unknown field, ignored like any other).
+    public var carriesLabels: Bool { Self.layoutVersion(version) >= Self.firstLabelVersion }
     public static let maxSlots = 8
     public static let vaultIDSize = 16
     /// A config is a few KiB; anything larger is refused unread.
@@ -49,6 +57,10 @@ public struct VaultConfig: Equatable {
         public var salt: [UInt8]
         /// nonce(12) || encrypted master key(32) || tag(16)
         public var wrappedMasterKey: [UInt8]
+        /// What the owner calls this slot ("laptop", "recovery key in the safe"); empty for none.
+        /// Authenticated by the config's MAC, not by the wrapped key: any slot's password can
+        /// relabel every slot, and nobody without one can relabel any (SlotLabel's rules).
+        public var label: String = ""
 
         /// The slot's metadata, bound as AAD to the wrapped key: a slot's KDF parameters or salt
         /// cannot be changed, nor a slot moved to another vault or index, without failing to open.
@@ -82,9 +94,11 @@ public struct VaultConfig: Equatable {
     public var canonicalBytes: [UInt8] {
         var s = "sotto-config-v1\nversion=\(version)\nvaultID=\(Hex.encode(vaultID))\nblockSize=\(blockSize)\n"
         s += "contentCipher=\(Self.contentCipherName)\nnameCipher=\(Self.nameCipherName)\n"
+        let labels = carriesLabels
         func line(_ slot: Slot) -> String {
             "slot=\(slot.index) kdf=argon2id m=\(slot.kdf.memoryKiB) t=\(slot.kdf.iterations) p=\(slot.kdf.parallelism)"
-                + " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))\n"
+                + " salt=\(Hex.encode(slot.salt)) wrapped=\(Hex.encode(slot.wrappedMasterKey))"
+                + (labels ? " label=\(Hex.encode(Array(slot.label.utf8)))\n" : "\n")
         }
         for slot in slots.sorted(by: { $0.index < $1.index }) { s += line(slot) }
         // The rekey lines exist only in even (rekeying) versions.
@@ -111,7 +125,7 @@ public struct VaultConfig: Equatable {
         guard let version = obj["version"] as? Int else { throw .damaged("\"version\" missing") }
         // Checked before anything else: a newer format may have fields this build does not know.
         guard version <= currentVersion else { throw .unsupportedVersion(version) }
-        guard version >= 1 else { throw .damaged("\"version\" \(version) is not a valid version") }
+        guard knownVersions.contains(version) else { throw .damaged("\"version\" \(version) is not a version any Sotto build writes") }
         guard obj["contentCipher"] as? String == contentCipherName, obj["nameCipher"] as? String == nameCipherName else {
             throw .damaged("unknown cipher (expected \(contentCipherName) and \(nameCipherName))")
         }
@@ -124,7 +138,8 @@ public struct VaultConfig: Equatable {
         guard let rawSlots = obj["slots"] as? [[String: Any]], !rawSlots.isEmpty, rawSlots.count <= maxSlots else {
             throw .damaged("\"slots\" missing, empty, or more than \(maxSlots)")
         }
-        let slots = try parseSlots(rawSlots, what: "key slot")
+        let labels = layoutVersion(version) >= firstLabelVersion
+        let slots = try parseSlots(rawSlots, what: "key slot", labels: labels)
         var rekey: PendingRekey?
         if isRekeyVersion(version) {
             let chained = version < firstUnchainedRekeyVersion
@@ -141,7 +156,7 @@ public struct VaultConfig: Equatable {
             } else if raw["wrappedNewMasterKey"] != nil {
                 throw .damaged("a version \(version) config holds a key chain (\"wrappedNewMasterKey\"), which that version never writes")
             }
-            rekey = PendingRekey(wrappedNewMasterKey: wrapped, newSlots: try parseSlots(rawNew, what: "new key slot"))
+            rekey = PendingRekey(wrappedNewMasterKey: wrapped, newSlots: try parseSlots(rawNew, what: "new key slot", labels: labels))
         } else if obj["rekey"] != nil {
             throw .damaged("a \"rekey\" section in a version \(version) config")
         }
@@ -161,7 +176,7 @@ public struct VaultConfig: Equatable {
         return config
     }
 
-    private static func parseSlots(_ rawSlots: [[String: Any]], what: String) throws(LoadError) -> [Slot] {
+    private static func parseSlots(_ rawSlots: [[String: Any]], what: String, labels: Bool) throws(LoadError) -> [Slot] {
         var slots: [Slot] = []
         for raw in rawSlots {
             guard let index = raw["slot"] as? Int, (0..<maxSlots).contains(index), !slots.contains(where: { $0.index == index }) else {
@@ -183,7 +198,13 @@ public struct VaultConfig: Equatable {
                   wrapped.count == AESGCM.nonceSize + VaultKeys.masterKeySize + AESGCM.tagSize else {
                 throw .damaged("\(what) \(index): wrapped key missing or malformed")
             }
-            slots.append(Slot(index: index, kdf: kdf, salt: salt, wrappedMasterKey: wrapped))
+            var label = ""
+            if labels, let raw = raw["label"] {
+                guard let text = raw as? String else { throw .damaged("\(what) \(index): \"label\" is not a string") }
+                if let problem = SlotLabel.problem(text) { throw .damaged("\(what) \(index): label \(problem)") }
+                label = text
+            }
+            slots.append(Slot(index: index, kdf: kdf, salt: salt, wrappedMasterKey: wrapped, label: label))
         }
         return slots.sorted { $0.index < $1.index }
     }
@@ -197,9 +218,11 @@ public struct VaultConfig: Equatable {
         s += "  \"blockSize\": \(blockSize),\n"
         s += "  \"contentCipher\": \"\(Self.contentCipherName)\",\n"
         s += "  \"nameCipher\": \"\(Self.nameCipherName)\",\n"
+        let labels = carriesLabels
         func json(_ slots: [Slot], indent: String) -> String {
             slots.sorted { $0.index < $1.index }.map { slot in
-                indent + "{\"slot\": \(slot.index), \"kdf\": \"argon2id\", \"memoryKiB\": \(slot.kdf.memoryKiB), \"iterations\": \(slot.kdf.iterations), \"parallelism\": \(slot.kdf.parallelism), \"salt\": \"\(Base64URL.encode(slot.salt))\", \"wrappedMasterKey\": \"\(Base64URL.encode(slot.wrappedMasterKey))\"}"
+                indent + "{\"slot\": \(slot.index), \"kdf\": \"argon2id\", \"memoryKiB\": \(slot.kdf.memoryKiB), \"iterations\": \(slot.kdf.iterations), \"parallelism\": \(slot.kdf.parallelism), \"salt\": \"\(Base64URL.encode(slot.salt))\", \"wrappedMasterKey\": \"\(Base64URL.encode(slot.wrappedMasterKey))\""
+                    + (labels && !slot.label.isEmpty ? ", \"label\": \(SlotLabel.jsonString(slot.label))}" : "}")
             }.joined(separator: ",\n")
         }
         s += "  \"slots\": [\n" + json(slots, indent: "    ") + "\n  ],\n"
@@ -218,8 +241,8 @@ public struct VaultConfig: Equatable {
 
     /// Derives the slot's key-encryption key from `password` (Argon2id) and wraps `masterKey`.
     public static func makeSlot(index: Int, masterKey: SecretBytes, password: SecretBytes, kdf: Argon2idParameters,
-                                vaultID: [UInt8]) throws -> Slot {
-        var slot = Slot(index: index, kdf: kdf, salt: try SecureRandom.bytes(saltSize), wrappedMasterKey: [])
+                                vaultID: [UInt8], label: String = "") throws -> Slot {
+        var slot = Slot(index: index, kdf: kdf, salt: try SecureRandom.bytes(saltSize), wrappedMasterKey: [], label: label)
         let kek = try Argon2id.derive(password: password, salt: slot.salt, parameters: kdf, length: AESGCM.keySize)
         slot.wrappedMasterKey = try KeyWrap.wrap(masterKey, under: kek, aad: slot.associatedData(vaultID: vaultID))
         return slot
@@ -241,6 +264,20 @@ public struct VaultConfig: Equatable {
 
     /// A slot opened with the password, but no key it gave authenticates the config.
     public struct MACMismatch: Error {}
+
+    /// Checks `label` for slot `index` (its rules, and no other slot's label), moving a version-3
+    /// config to 5, the first with labels. Version 1 has no labelled successor: `sotto upgrade` first.
+    mutating func prepareLabel(_ label: String, forSlot index: Int) throws {
+        if let problem = SlotLabel.problem(label) { throw SottoError.invalidArgument("the label \(problem)") }
+        if let other = slots.first(where: { $0.index != index && $0.label == label }) {
+            throw SottoError.invalidArgument("key slot \(other.index) already has the label '\(label)': labels tell slots apart, so pick another")
+        }
+        guard !carriesLabels else { return }
+        guard version == Self.firstPrimaryIDVersion else {
+            throw SottoError.invalidArgument("key slot labels need format v\(Self.firstLabelVersion) and this vault is v\(Self.layoutVersion(version)): run 'sotto upgrade' first")
+        }
+        version = Self.firstLabelVersion
+    }
 
     /// Checked before a slot is made (its KDF would run first): whether the slots with one more
     /// (or one replaced) stay within the budget.
@@ -264,6 +301,8 @@ public struct VaultConfig: Equatable {
 
     /// Recomputes `checksum` and `mac` after a change.
     public mutating func seal(keys: VaultKeys) throws {
+        // A version without labels would drop them from the canonical bytes unauthenticated.
+        precondition(carriesLabels || (slots + (rekey?.newSlots ?? [])).allSatisfy { $0.label.isEmpty })
         let bytes = canonicalBytes
         checksum = try Digest.sha256(bytes)
         mac = try Digest.hmacSHA256(key: keys.configMAC, bytes)

@@ -1,8 +1,9 @@
 /// Key slots: each wraps the same master key under its own password and KDF parameters.
 extension Vault {
-    /// Adds a slot for `password` at the lowest free index; returns the index.
+    /// Adds a slot for `password` at the lowest free index; returns the index. A label needs
+    /// format 5: a version-3 vault is moved to it (a config-only change, docs/format.md §1).
     @discardableResult
-    public func addSlot(password: SecretBytes, kdf: Argon2idParameters) throws -> Int {
+    public func addSlot(password: SecretBytes, kdf: Argon2idParameters, label: String = "") throws -> Int {
         guard password.count > 0 else { throw SottoError.passwordInput("the new password is empty") }
         guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
         try config.allowsSlot(kdf)
@@ -10,7 +11,9 @@ extension Vault {
             throw SottoError.keySlot("all \(VaultConfig.maxSlots) key slots are in use: remove one first ('sotto key remove')")
         }
         var updated = config
-        updated.slots.append(try VaultConfig.makeSlot(index: index, masterKey: masterKey, password: password, kdf: kdf, vaultID: config.vaultID))
+        if !label.isEmpty { try updated.prepareLabel(label, forSlot: index) }
+        updated.slots.append(try VaultConfig.makeSlot(index: index, masterKey: masterKey, password: password, kdf: kdf,
+                                                      vaultID: config.vaultID, label: label))
         updated.slots.sort { $0.index < $1.index }
         try commit(updated, backup: .previous)
         return index
@@ -29,6 +32,18 @@ extension Vault {
         var updated = config
         updated.slots.removeAll { $0.index == index }
         try commit(updated, backup: .updated)
+    }
+
+    /// Sets (or, with "", clears) slot `index`'s label. No password of that slot is needed: the
+    /// label is authenticated by the config's MAC, which the unlocked master key makes.
+    public func setLabel(_ label: String, slot index: Int) throws {
+        guard let position = config.slots.firstIndex(where: { $0.index == index }) else {
+            throw SottoError.keySlot("key slot \(index) is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
+        }
+        var updated = config
+        if !label.isEmpty { try updated.prepareLabel(label, forSlot: index) }
+        updated.slots[position].label = label
+        try commit(updated, backup: .previous)
     }
 
     private func commit(_ updated: VaultConfig, backup: ConfigBackup) throws {

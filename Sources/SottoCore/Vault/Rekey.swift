@@ -94,7 +94,8 @@ public final class Rekeying {
                 } else {
                     continue
                 }
-                newSlots.append(try VaultConfig.makeSlot(index: s.index, masterKey: newMaster, password: pw, kdf: s.kdf, vaultID: config.vaultID))
+                newSlots.append(try VaultConfig.makeSlot(index: s.index, masterKey: newMaster, password: pw, kdf: s.kdf,
+                                                         vaultID: config.vaultID, label: s.label))
             }
             pending.rekey = VaultConfig.PendingRekey(wrappedNewMasterKey: nil, newSlots: newSlots)
             pending.version = VaultConfig.rekeyVersion(of: config.version)

@@ -14,21 +14,24 @@ public struct UpgradeReport: Sendable {
 }
 
 extension Vault {
-    /// Brings a version-1 vault to version 3 (docs/format.md §1): each directory gets the
-    /// `sotto.dirid` naming its smallest ID — the one version 1 already treats as primary, so no
-    /// name, twin or listing changes — and then the config says version 3. Nothing is
-    /// re-encrypted. Safe to interrupt: until the config is written the vault is version 1 with
-    /// some extra files (a version-1 build reports them as foreign names and reads everything),
-    /// and a rerun finishes. Holds the vault's exclusive lock: refused while it is mounted.
+    /// Brings a vault to the newest format, version 5 (docs/format.md §1). From version 1, each
+    /// directory first gets the `sotto.dirid` naming its smallest ID — the one version 1 already
+    /// treats as primary, so no name, twin or listing changes; from 3 only the config changes (5
+    /// lets key slots carry labels). Nothing is re-encrypted. Safe to interrupt: until the config
+    /// is written the vault is version 1 with some extra files (a version-1 build reports them as
+    /// foreign names and reads everything), and a rerun finishes. Holds the vault's exclusive
+    /// lock: refused while it is mounted.
     public static func upgrade(at path: String, password: SecretBytes) throws -> UpgradeReport {
         let lock = try VaultLock.exclusive(path)
         let vault = try Vault.open(at: path, password: password)
         var report = UpgradeReport(fromVersion: vault.config.version, toVersion: vault.config.version)
-        guard VaultConfig.layoutVersion(vault.config.version) < VaultConfig.firstPrimaryIDVersion else { return report }
-        try vault.addPrimaryIDFiles(in: path, report: &report)
-        try io("sync", path) { () throws(Errno) in try retryingSyscall { sotto_syncfs(lock.descriptor.rawValue) } }
+        guard vault.config.version < VaultConfig.newVaultVersion else { return report }
+        if VaultConfig.layoutVersion(vault.config.version) < VaultConfig.firstPrimaryIDVersion {
+            try vault.addPrimaryIDFiles(in: path, report: &report)
+            try io("sync", path) { () throws(Errno) in try retryingSyscall { sotto_syncfs(lock.descriptor.rawValue) } }
+        }
         var upgraded = vault.config
-        upgraded.version = VaultConfig.firstPrimaryIDVersion
+        upgraded.version = VaultConfig.newVaultVersion
         try upgraded.seal(keys: vault.keys)
         // The backup follows: restoring it must not take the version back under the new files.
         try writeConfig(upgraded, in: vault.tree, backup: .updated)

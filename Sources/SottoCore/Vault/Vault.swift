@@ -36,7 +36,8 @@ public final class Vault {
     /// Creates a vault in `path` (made if missing; must be empty otherwise): config and root ID.
     @discardableResult
     public static func create(at path: String, password: SecretBytes, kdf: Argon2idParameters = .recommended,
-                              blockSize: Int = defaultBlockSize) throws -> Vault {
+                              blockSize: Int = defaultBlockSize, label: String = "") throws -> Vault {
+        if let problem = SlotLabel.problem(label) { throw SottoError.invalidArgument("the label \(problem)") }
         guard kdf.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
         guard kdf.cost <= Argon2idParameters.configBudget else { throw SottoError.kdfOverBudget }
         guard ContentLayout.allowedBlockSizes.contains(blockSize) else {
@@ -53,7 +54,7 @@ public final class Vault {
             madeDirectory = true
         }
         do {
-            return try initialize(at: path, password: password, kdf: kdf, blockSize: blockSize)
+            return try initialize(at: path, password: password, kdf: kdf, blockSize: blockSize, label: label)
         } catch {
             // Leave the directory as it was found: remove only what this call wrote.
             let tree = try? BackingTree(path: path)
@@ -68,10 +69,10 @@ public final class Vault {
         }
     }
 
-    private static func initialize(at path: String, password: SecretBytes, kdf: Argon2idParameters, blockSize: Int) throws -> Vault {
+    private static func initialize(at path: String, password: SecretBytes, kdf: Argon2idParameters, blockSize: Int, label: String) throws -> Vault {
         let masterKey = try SecretBytes.random(count: VaultKeys.masterKeySize)
         let vaultID = try SecureRandom.bytes(VaultConfig.vaultIDSize)
-        let slot = try VaultConfig.makeSlot(index: 0, masterKey: masterKey, password: password, kdf: kdf, vaultID: vaultID)
+        let slot = try VaultConfig.makeSlot(index: 0, masterKey: masterKey, password: password, kdf: kdf, vaultID: vaultID, label: label)
         var config = VaultConfig(version: VaultConfig.newVaultVersion, vaultID: vaultID, blockSize: blockSize, slots: [slot])
         let vault = try Vault(path: path, config: config, masterKey: masterKey, slot: 0)
         try config.seal(keys: vault.keys)
@@ -139,7 +140,8 @@ public final class Vault {
         guard params.isWithinBounds else { throw SottoError.invalidArgument("KDF parameters are outside the accepted bounds") }
         try config.allowsSlot(params, replacing: unlockedSlot)
         var updated = config
-        let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params, vaultID: config.vaultID)
+        let slot = try VaultConfig.makeSlot(index: unlockedSlot, masterKey: masterKey, password: newPassword, kdf: params,
+                                            vaultID: config.vaultID, label: old.label)
         updated.slots = updated.slots.map { $0.index == unlockedSlot ? slot : $0 }
         try updated.seal(keys: keys)
         try Self.writeConfig(updated, in: tree, backup: .previous)
