@@ -75,6 +75,63 @@ void sotto_ring_abi(struct sotto_ring_abi *out) {
     out->init_flags2_over_io_uring = INIT_FLAG2_OVER_IO_URING;
 }
 
+int sotto_ring_kind(void) { return SOTTO_RING_KIND; }
+
+#if SOTTO_RING_KIND != SOTTO_RING_KIND_OWN
+/* libfuse 3.17 and later: this module moves no bytes (sotto_fuse_ring.h says why). */
+struct sotto_ring {
+    int want;
+    _Atomic int state;
+    sotto_ring_notify notify;
+    void *context;
+};
+
+const char *sotto_ring_session_option(int want_uring) {
+    return SOTTO_RING_KIND == SOTTO_RING_KIND_LIBFUSE && want_uring ? "io_uring" : NULL;
+}
+
+struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int entries_per_thread,
+                                     sotto_ring_notify notify, void *context) {
+    (void)se;
+    (void)entries_per_thread;
+    struct sotto_ring *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->want = want_uring;
+    r->notify = notify;
+    r->context = context;
+    return r;
+}
+
+void sotto_ring_init_done(struct sotto_ring *r) {
+    if (!r || !r->notify) return;
+    char message[200];
+    if (SOTTO_RING_KIND == SOTTO_RING_KIND_LIBFUSE && r->want) {
+        atomic_store(&r->state, SOTTO_RING_LIBFUSE);
+        snprintf(message, sizeof message, "libfuse %d.%d's own io_uring asked for (-o io_uring): used where the kernel "
+                 "offers it (Linux 6.14+ with fuse.enable_uring=1), else /dev/fuse", FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+    } else if (!r->want) {
+        snprintf(message, sizeof message, "requests arrive through /dev/fuse (io_uring not wanted)");
+    } else {
+        snprintf(message, sizeof message, "requests arrive through /dev/fuse (libfuse %d.%d has no io_uring Sotto can use)",
+                 FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+    }
+    r->notify(r->context, atomic_load(&r->state), message);
+}
+
+void *sotto_ring_reply_buffer(size_t size) { (void)size; return NULL; }
+void sotto_ring_will_wait(void) {}
+void sotto_ring_streaming(void) {}
+int sotto_ring_state(const struct sotto_ring *ring) {
+    return ring ? atomic_load(&((struct sotto_ring *)ring)->state) : SOTTO_RING_OFF;
+}
+void sotto_ring_stop(struct sotto_ring *ring) { free(ring); }
+
+#else  /* SOTTO_RING_KIND_OWN: libfuse 3.14-3.16 */
+
+const char *sotto_ring_session_option(int want_uring) { (void)want_uring; return NULL; }
+/* The INIT reply hook (reply_to_init) tells the notify. */
+void sotto_ring_init_done(struct sotto_ring *ring) { (void)ring; }
+
 /* Room in front of each payload buffer: a request is rebuilt there as one contiguous message
  * (in header, op argument, then the payload where the kernel put it), as /dev/fuse would have
  * delivered it, without copying the payload (up to 1 MiB of write data). */
@@ -559,3 +616,5 @@ void sotto_ring_stop(struct sotto_ring *ring) {
     if (!ring) return;
     if (ring->workers) stop_workers(ring);
 }
+
+#endif  /* SOTTO_RING_KIND */

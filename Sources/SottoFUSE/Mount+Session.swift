@@ -29,7 +29,9 @@ extension Mount {
     public func run(mountpoint: String, allowOther: Bool, idleLimit: Int? = nil, ioUring: Bool = true,
                     extendedAttributes: Bool = true, ready: @escaping () -> Void) throws {
         var ops = Self.operations(extendedAttributes: extendedAttributes)
-        let argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
+        var argv = ["sotto", "-o", Self.mountOptions(readOnly: readOnly, allowOther: allowOther)]
+        // libfuse 3.18+: its own io_uring, by option (CFuseRing's header says which kind is built).
+        if let option = sotto_ring_session_option(ioUring ? 1 : 0) { argv += ["-o", String(cString: option)] }
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         let me = Unmanaged.passRetained(self)

@@ -60,7 +60,13 @@ public final class Mount: @unchecked Sendable {
     var supervisor: Supervisor?
 
     /// How requests arrive: "io_uring" once every CPU's queue has registered, else "/dev/fuse".
-    var transport: String { sotto_ring_state(ring) == Int32(SOTTO_RING_SERVING.rawValue) ? "io_uring" : "/dev/fuse" }
+    var transport: String {
+        switch sotto_ring_state(ring) {
+        case Int32(SOTTO_RING_SERVING.rawValue): "io_uring"
+        case Int32(SOTTO_RING_LIBFUSE.rawValue): "libfuse's io_uring where offered, else /dev/fuse"
+        default: "/dev/fuse"
+        }
+    }
     /// The io_uring transport (CFuseRing), set by `run`.
     var ring: OpaquePointer?
     /// `run`'s `ready`, called once from the thread that answers FUSE_INIT.

@@ -1,4 +1,5 @@
 import CFuse3
+import CFuseRing
 import CSottoShims
 import SottoCore
 #if canImport(Glibc)
@@ -15,6 +16,8 @@ extension Mount {
             // tell it of changes: true when only this mount writes, not quite with --shared (two
             // changes a sync tool makes within one clock tick share an mtime).
             m.noOpendir = !m.shared && conn!.pointee.capable & UInt32(FUSE_CAP_NO_OPENDIR_SUPPORT) != 0
+            // Where no hook sees the INIT reply (libfuse 3.17+), the transport is told here.
+            sotto_ring_init_done(m.ring)
         }
         ops.lookup = { req, parent, name in
             handle(req) { m in

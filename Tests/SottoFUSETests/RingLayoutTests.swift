@@ -6,6 +6,15 @@ import Testing
 /// 12's headers predate it, so the module declares the structures itself: a wrong offset would
 /// hand the kernel garbage, and the kernel would only say EINVAL.
 @Suite struct RingLayoutTests {
+    /// Sotto's own ring only against the libfuse whose custom-I/O behaviour it was written for
+    /// (below 3.17), libfuse's own from 3.18 (sotto_fuse_ring.h).
+    @Test func theRingKindFollowsTheLibfuseBuiltAgainst() {
+        let minor = Int32(FUSE_MINOR_VERSION)
+        let expected = minor < 17 ? SOTTO_RING_KIND_OWN : minor >= 18 ? SOTTO_RING_KIND_LIBFUSE : SOTTO_RING_KIND_NONE
+        #expect(FUSE_MAJOR_VERSION == 3 && sotto_ring_kind() == Int32(expected))
+        #expect(sotto_ring_session_option(1) == nil || expected == SOTTO_RING_KIND_LIBFUSE)
+    }
+
     @Test func messagesMatchTheKernelABI() {
         var abi = sotto_ring_abi()
         sotto_ring_abi(&abi)

@@ -135,3 +135,49 @@ def test_reads_that_wait_for_the_disk_return_every_queue_thread_to_its_cpu(vault
         if not wrong or time.monotonic() > deadline:
             break
     assert wrong == {}
+
+
+RING_KIND_PROBE = r"""
+#include "sotto_fuse_ring.h"
+#include <stdio.h>
+#include <string.h>
+static int told = -1;
+static char said[256];
+static void notify(void *context, int state, const char *message) {
+    (void)context; told = state; snprintf(said, sizeof said, "%s", message);
+}
+int main(void) {
+    struct sotto_ring *r = sotto_ring_attach(NULL, WANT, 0, notify, NULL);
+    if (!r || told != -1) return 10;  /* nothing is told before INIT */
+    sotto_ring_init_done(r);
+    const char *option = sotto_ring_session_option(WANT);
+    printf("%d|%d|%s|%s|%d\n", sotto_ring_kind(), told, option ? option : "-", said,
+           sotto_ring_reply_buffer(16) == NULL);
+    sotto_ring_will_wait();
+    sotto_ring_streaming();
+    sotto_ring_stop(r);
+    return 0;
+}
+"""
+
+
+def test_the_ring_code_for_other_libfuse_versions_builds_and_does_what_it_says(tmp_path):
+    """One machine has one libfuse (3.14 here: Sotto's own ring). The code for 3.17 (no io_uring)
+    and 3.18+ (libfuse's own, by `-o io_uring`) is built here with the kind forced, warnings as
+    errors, and run: it installs nothing, tells the transport at INIT, and asks libfuse for its
+    io_uring only on 3.18+ and only when wanted."""
+    repo = os.path.join(os.path.dirname(__file__), "..", "..")
+    (tmp_path / "probe.c").write_text(RING_KIND_PROBE)
+    for kind, want, expect in [
+        (1, 1, "1|3|io_uring|libfuse 3.14's own io_uring asked for"),
+        (1, 0, "1|0|-|requests arrive through /dev/fuse (io_uring not wanted)"),
+        (2, 1, "2|0|-|requests arrive through /dev/fuse (libfuse 3.14 has no io_uring Sotto can use)"),
+    ]:
+        exe = tmp_path / f"probe-{kind}-{want}"
+        subprocess.run(["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", f"-DSOTTO_RING_KIND={kind}",
+                        f"-DWANT={want}", "-I/usr/include/fuse3", f"-I{repo}/Sources/CFuseRing/include",
+                        str(tmp_path / "probe.c"), f"{repo}/Sources/CFuseRing/fuse_ring.c",
+                        "-o", str(exe), "-lfuse3", "-luring", "-lpthread"], check=True)
+        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+        assert out.startswith(expect), (kind, want, out)
+        assert out.rstrip().endswith("|1"), out  # no reply buffer: replies go through libfuse

@@ -10,13 +10,46 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+/* Which io_uring a build has, by the libfuse it is compiled against (sotto_ring_kind):
+ * - OWN: this module. It relies on how libfuse 3.14 calls the custom-I/O hooks (installed after
+ *   the mount; the INIT reply passing through writev; a reply written on the thread that
+ *   dispatched its request), which libfuse does not promise and 3.17 changed. So only below 3.17.
+ * - LIBFUSE: libfuse 3.18 and later have FUSE over io_uring built in (`-o io_uring`); this module
+ *   installs nothing and asks for that instead.
+ * - NONE: 3.17, which has neither: /dev/fuse only.
+ * SOTTO_RING_KIND may be defined by the build to compile another kind's code (the kinds' build
+ * test in Tests/mount/test_transport.py does, since one machine has one libfuse). */
+#define SOTTO_RING_KIND_OWN 0
+#define SOTTO_RING_KIND_LIBFUSE 1
+#define SOTTO_RING_KIND_NONE 2
+#ifndef SOTTO_RING_KIND
+#  if FUSE_VERSION < FUSE_MAKE_VERSION(3, 17)
+#    define SOTTO_RING_KIND SOTTO_RING_KIND_OWN
+#  elif FUSE_VERSION >= FUSE_MAKE_VERSION(3, 18)
+#    define SOTTO_RING_KIND SOTTO_RING_KIND_LIBFUSE
+#  else
+#    define SOTTO_RING_KIND SOTTO_RING_KIND_NONE
+#  endif
+#endif
+
+int sotto_ring_kind(void);
+
 struct sotto_ring;
 
 enum sotto_ring_state {
     SOTTO_RING_OFF = 0,      /* not asked for, or the kernel does not offer it: /dev/fuse */
     SOTTO_RING_SERVING = 1,  /* every queue registered: requests arrive through io_uring */
     SOTTO_RING_FAILED = 2,   /* asked for and offered, but setting it up failed: /dev/fuse */
+    SOTTO_RING_LIBFUSE = 3,  /* (kind LIBFUSE) libfuse's own io_uring asked for: used where offered */
 };
+
+/* The libfuse option to add to the session's arguments ("io_uring" for kind LIBFUSE when
+ * io_uring is wanted), or NULL. */
+const char *sotto_ring_session_option(int want_uring);
+
+/* Called by the filesystem's init operation. For kinds other than OWN, whose INIT reply is not
+ * seen by a hook, this is when the ring's notify is told how requests will arrive. */
+void sotto_ring_init_done(struct sotto_ring *ring);
 
 /* Told once the FUSE_INIT reply is with the kernel (and the ring, if any, is set up): the
  * filesystem now answers requests. `message` says how they arrive and why. Told again, with
@@ -25,7 +58,7 @@ typedef void (*sotto_ring_notify)(void *context, int state, const char *message)
 
 /* Installs the custom I/O on a mounted session (after fuse_session_mount, before the loop).
  * With want_uring 0 nothing changes but the hooks; entries_per_thread 0: the default (1).
- * NULL only if memory runs out. */
+ * Kinds other than OWN install nothing. NULL only if memory runs out. */
 struct sotto_ring *sotto_ring_attach(struct fuse_session *se, int want_uring, int entries_per_thread,
                                      sotto_ring_notify notify, void *context);
 
