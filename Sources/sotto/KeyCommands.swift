@@ -60,7 +60,7 @@ struct KeyAdd: ParsableCommand {
         try newPassword.check(new)
         let from = v.config.version
         let index = try v.addSlot(password: new, kdf: try kdf.parameters(base: .recommended), label: label.label)
-        print("added key slot \(index)" + (label.label.isEmpty ? "" : " '\(TerminalText.escaped(label.label))'"))
+        print("added key slot \(index)\(SlotKind.quoted(label.label))")
         reportLabelUpgrade(from: from, to: v.config.version)
     }
 }
@@ -79,7 +79,7 @@ struct KeyRemove: ParsableCommand {
         // have failed the unlock.
         let label = v.config.slots.first { $0.index == slot }?.label ?? ""
         try v.removeSlot(slot)
-        print("removed key slot \(slot)" + (label.isEmpty ? "" : " '\(TerminalText.escaped(label))'"))
+        print("removed key slot \(slot)\(SlotKind.quoted(label))")
         if slot == v.unlockedSlot { Sotto.report("note: that was the slot of the password you gave; it no longer opens this vault") }
         print("note: copies of the config made before (backups, a sync tool's history) still open with the removed password; 'sotto rekey' will end that")
     }
@@ -104,7 +104,7 @@ struct KeyLabel: ParsableCommand {
         let v = try unlock(vault, password)
         let from = v.config.version
         try v.setLabel(text, slot: slot)
-        print(text.isEmpty ? "key slot \(slot) has no label now" : "key slot \(slot) is labelled '\(TerminalText.escaped(text))'")
+        print(text.isEmpty ? "key slot \(slot) has no label now" : "key slot \(slot) is labelled\(SlotKind.quoted(text))")
         reportLabelUpgrade(from: from, to: v.config.version)
     }
 }

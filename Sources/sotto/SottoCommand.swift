@@ -143,9 +143,10 @@ enum SlotKind {
     static func isRecoveryKey(_ s: VaultConfig.Slot) -> Bool { s.kdf == RecoveryKey.kdf }
 
     /// `slot 2 'old laptop': password, …` (the label escaped: it comes from the vault directory).
-    static func line(_ s: VaultConfig.Slot) -> String {
-        "slot \(s.index)" + (s.label.isEmpty ? "" : " '\(TerminalText.escaped(s.label))'") + ": " + describe(s)
-    }
+    static func line(_ s: VaultConfig.Slot) -> String { "slot \(s.index)\(quoted(s.label)): " + describe(s) }
+
+    /// ` 'label'`, escaped, to follow a slot number; nothing for no label.
+    static func quoted(_ label: String) -> String { label.isEmpty ? "" : " '\(TerminalText.escaped(label))'" }
 
     static func describe(_ s: VaultConfig.Slot) -> String {
         if isRecoveryKey(s) { return "recovery key (256 random bits; the light KDF is by design)" }

@@ -41,7 +41,8 @@ public struct VaultConfig: Equatable {
     public var writesPrimaryIDFiles: Bool { Self.layoutVersion(version) >= Self.firstPrimaryIDVersion }
     /// Whether this config's slots carry labels (older versions have none: a `label` field in
     /// one is an unknown field, ignored like any other).
-    public var carriesLabels: Bool { Self.layoutVersion(version) >= Self.firstLabelVersion }
+    public var carriesLabels: Bool { Self.carriesLabels(version) }
+    static func carriesLabels(_ version: Int) -> Bool { layoutVersion(version) >= firstLabelVersion }
     public static let maxSlots = 8
     public static let vaultIDSize = 16
     /// A config is a few KiB; anything larger is refused unread.
@@ -138,7 +139,7 @@ public struct VaultConfig: Equatable {
         guard let rawSlots = obj["slots"] as? [[String: Any]], !rawSlots.isEmpty, rawSlots.count <= maxSlots else {
             throw .damaged("\"slots\" missing, empty, or more than \(maxSlots)")
         }
-        let labels = layoutVersion(version) >= firstLabelVersion
+        let labels = carriesLabels(version)
         let slots = try parseSlots(rawSlots, what: "key slot", labels: labels)
         var rekey: PendingRekey?
         if isRekeyVersion(version) {

@@ -23,9 +23,7 @@ extension Vault {
     /// no copy Sotto keeps still opens with the removed password (copies made elsewhere do:
     /// docs/threat-model.md).
     public func removeSlot(_ index: Int) throws {
-        guard config.slots.contains(where: { $0.index == index }) else {
-            throw SottoError.keySlot("key slot \(index) is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
-        }
+        guard config.slots.contains(where: { $0.index == index }) else { throw notInUse(index) }
         guard config.slots.count > 1 else {
             throw SottoError.keySlot("key slot \(index) is the vault's last: removing it would lock everyone out; add another first ('sotto key add')")
         }
@@ -37,13 +35,16 @@ extension Vault {
     /// Sets (or, with "", clears) slot `index`'s label. No password of that slot is needed: the
     /// label is authenticated by the config's MAC, which the unlocked master key makes.
     public func setLabel(_ label: String, slot index: Int) throws {
-        guard let position = config.slots.firstIndex(where: { $0.index == index }) else {
-            throw SottoError.keySlot("key slot \(index) is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
-        }
+        guard let position = config.slots.firstIndex(where: { $0.index == index }) else { throw notInUse(index) }
+        guard config.slots[position].label != label else { return }
         var updated = config
         if !label.isEmpty { try updated.prepareLabel(label, forSlot: index) }
         updated.slots[position].label = label
         try commit(updated, backup: .previous)
+    }
+
+    private func notInUse(_ index: Int) -> SottoError {
+        .keySlot("key slot \(index) is not in use (slots in use: \(config.slots.map { String($0.index) }.joined(separator: ", ")))")
     }
 
     private func commit(_ updated: VaultConfig, backup: ConfigBackup) throws {
