@@ -22,6 +22,8 @@ public struct VaultConfig: Equatable {
     public static let firstPrimaryIDVersion = 3
     /// From here on a slot may carry a label (covered by the checksum and the MAC).
     public static let firstLabelVersion = 5
+    /// From here on a file may hold sealed hole runs (docs/sparse-files.md).
+    public static let firstHoleVersion = 7
     /// Every version a build has written; 7 and 9 never were.
     static let knownVersions: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10]
 
@@ -43,6 +45,9 @@ public struct VaultConfig: Equatable {
     /// one is an unknown field, ignored like any other).
     public var carriesLabels: Bool { Self.carriesLabels(version) }
     static func carriesLabels(_ version: Int) -> Bool { layoutVersion(version) >= firstLabelVersion }
+    /// Whether files of this vault may hold hole runs; below, a block that does not open is
+    /// damage whatever it holds.
+    public var allowsHoles: Bool { Self.layoutVersion(version) >= Self.firstHoleVersion }
     public static let maxSlots = 8
     public static let vaultIDSize = 16
     /// A config is a few KiB; anything larger is refused unread.

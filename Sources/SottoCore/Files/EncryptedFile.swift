@@ -29,13 +29,16 @@ public final class EncryptedFile: @unchecked Sendable {
     public let writable: Bool
     let keys: VaultKeys
     let layout: ContentLayout
+    /// The file may hold hole runs (format 7 on): a block that does not open as data may be one.
+    let holes: Bool
     let codecs: CodecPool
     let lock = ReadWriteLock()
     /// Open handles (guarded by the table's lock).
     var references = 0
 
     private var cipher: BlockCipher?
-    private var plainSize: Int
+    /// The plaintext size (under the lock; `size` outside it).
+    var plainSize: Int
 
     /// Bytes per write request handed to the codec when filling a gap with zeros.
     static let zeroChunk = 1 << 20
@@ -49,8 +52,9 @@ public final class EncryptedFile: @unchecked Sendable {
     let diskWait: any DiskWaitHint
 
     /// `header`: the header just written to a new file (no need to read it back).
-    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, codecs: CodecPool,
-         diskWait: any DiskWaitHint, newFileHeader header: FileHeader? = nil) throws {
+    init(fd: FileDescriptor, writable: Bool, backingPath: String, keys: VaultKeys, layout: ContentLayout, holes: Bool = false,
+         codecs: CodecPool, diskWait: any DiskWaitHint, newFileHeader header: FileHeader? = nil) throws {
+        self.holes = holes
         self.diskWait = diskWait
         let st = try fd.stat()
         self.identity = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
@@ -226,7 +230,10 @@ public final class EncryptedFile: @unchecked Sendable {
             do {
                 _ = try cipher.open(index: i, last: i == finalIndex, stored: block, into: target, gcm: scratch.gcm)
             } catch CryptoError.authenticationFailed {
-                throw damaged(FileContent.DecodeError.block(index: i, count: finalIndex + 1).description)
+                guard try isHole(i, stored: block, finalIndex: finalIndex, cipher: cipher, gcm: scratch.gcm) else {
+                    throw damaged(FileContent.DecodeError.block(index: i, count: finalIndex + 1).description)
+                }
+                memsetZero(target, blockLen)
             }
             if !whole {
                 (out.baseAddress! + copied).copyMemory(from: scratch.block.baseAddress! + from, byteCount: to - from)
@@ -235,6 +242,32 @@ public final class EncryptedFile: @unchecked Sendable {
             copied += to - from
         }
     }
+
+    // MARK: Hole runs
+
+    /// Runs found by reads since the last change, so a run stored as zeros (a copy made by a tool
+    /// that writes holes out) is scanned for its marker once, not once per block.
+    private var knownRuns: [ClosedRange<Int>] = []
+    private let runsLock = Mutex()
+    static let knownRunsLimit = 16
+
+    /// Whether block `i`, which did not open as data, reads as zeros (HoleRunFinder's rule).
+    private func isHole(_ i: Int, stored: UnsafeRawBufferPointer, finalIndex: Int, cipher: BlockCipher, gcm: AESGCM) throws -> Bool {
+        guard holes else { return false }
+        // A change empties the cache; what was read is checked against it all the same.
+        if runsLock.withLock({ knownRuns.contains { HoleRun.stillFits(stored, at: i, in: $0) } }) { return true }
+        guard let run = try HoleRunFinder(fd: fd, layout: layout, cipher: cipher).run(containing: i, stored: stored, finalIndex: finalIndex, gcm: gcm) else {
+            return false
+        }
+        runsLock.withLock {
+            if knownRuns.count >= Self.knownRunsLimit { knownRuns.removeFirst() }
+            knownRuns.append(run)
+        }
+        return true
+    }
+
+    /// Forgets the runs found: called by every change (under the write lock).
+    private func forgetRuns() { runsLock.withLock { knownRuns.removeAll() } }
 
     /// Decrypts block `i` of a file of plaintext `size` into the scratch block; returns its length.
     private func openBlock(_ i: Int, size: Int, cipher: BlockCipher, scratch: CodecScratch) throws -> Int {
@@ -257,6 +290,7 @@ public final class EncryptedFile: @unchecked Sendable {
         try lock.withWriteLock {
             try checkUnchanged()
             defer { try? noteOwnChange() }
+            forgetRuns()
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 if offset > plainSize { try grow(to: offset, cipher: cipher, scratch: scratch) }
@@ -272,6 +306,7 @@ public final class EncryptedFile: @unchecked Sendable {
         try lock.withWriteLock {
             try checkUnchanged()
             defer { try? noteOwnChange() }
+            forgetRuns()
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 if newSize > plainSize {
@@ -287,7 +322,8 @@ public final class EncryptedFile: @unchecked Sendable {
     /// grows to cover it; within the current size every block is already stored, so nothing
     /// else happens. `keepSize`: the space past the end is only reserved, the size unchanged.
     /// `zeroing` (FALLOC_FL_ZERO_RANGE): the range reads as zeros afterwards; inside the file its
-    /// blocks are rewritten with encrypted zeros (the format has no holes: no space is freed).
+    /// blocks are rewritten with encrypted zeros, or, where the vault allows holes, its whole
+    /// blocks become a hole run (`zero`).
     public func allocate(offset: Int, length: Int, keepSize: Bool, zeroing: Bool = false) throws {
         guard writable else { throw Errno(EBADF) }
         guard offset >= 0, length > 0 else { throw Errno.invalid }
@@ -297,14 +333,10 @@ public final class EncryptedFile: @unchecked Sendable {
             try checkUnchanged()
             guard zeroing || end > plainSize else { return }
             defer { try? noteOwnChange() }
+            forgetRuns()
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
-                var at = offset
-                while zeroing && at < min(end, plainSize) {
-                    let n = min(Self.zeroChunk, min(end, plainSize) - at)
-                    try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: at, cipher: cipher, scratch: scratch)
-                    at += n
-                }
+                if zeroing, offset < plainSize { try zero(offset..<min(end, plainSize), cipher: cipher, scratch: scratch) }
                 guard end > plainSize else { return }
                 if keepSize {
                     let have = layout.ciphertextSize(plaintextSize: plainSize)
@@ -314,6 +346,46 @@ public final class EncryptedFile: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// fallocate(FALLOC_FL_PUNCH_HOLE): plaintext `offset..<offset+length` reads as zeros after,
+    /// the size unchanged, and the whole blocks in it become a hole run that frees their disk
+    /// (docs/sparse-files.md). Only in vaults that allow holes (EOPNOTSUPP otherwise: nothing
+    /// could be freed, and a caller punching to free space should know).
+    public func punchHole(offset: Int, length: Int) throws {
+        guard writable else { throw Errno(EBADF) }
+        guard offset >= 0, length > 0 else { throw Errno.invalid }
+        guard holes else { throw Errno(EOPNOTSUPP) }
+        try lock.withWriteLock {
+            try checkUnchanged()
+            defer { try? noteOwnChange() }
+            forgetRuns()
+            try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
+                let end = offset > plainSize - length ? plainSize : offset + length
+                guard offset < end else { return }
+                try zero(offset..<end, cipher: cipher, scratch: scratch)
+            }
+        }
+    }
+
+    /// Makes `range` (within the file) read as zeros: with holes, its whole blocks before the
+    /// final one become a run and only the edges are rewritten; without, sealed zeros throughout.
+    private func zero(_ range: Range<Int>, cipher: BlockCipher, scratch: CodecScratch) throws {
+        let B = layout.blockSize
+        let wholeFrom = (range.lowerBound + B - 1) / B, wholeTo = min(range.upperBound / B, plainSize / B)  // [from, to)
+        func fill(_ r: Range<Int>) throws {
+            var at = r.lowerBound
+            while at < r.upperBound {
+                let n = min(Self.zeroChunk, r.upperBound - at)
+                try writeRange(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<n]), at: at, cipher: cipher, scratch: scratch)
+                at += n
+            }
+        }
+        guard holes, wholeFrom < wholeTo else { return try fill(range) }
+        try fill(range.lowerBound..<(wholeFrom * B))
+        try makeHole(wholeFrom...(wholeTo - 1), cipher: cipher, gcm: scratch.gcm)
+        try fill((wholeTo * B)..<range.upperBound)
     }
 
     public func sync(dataOnly: Bool) throws(Errno) {
@@ -329,6 +401,7 @@ public final class EncryptedFile: @unchecked Sendable {
         let oldSize = plainSize
         let have = layout.ciphertextSize(plaintextSize: oldSize)
         let need = layout.ciphertextSize(plaintextSize: newSize)
+        if holes, try growWithHoles(to: newSize, cipher: cipher, scratch: scratch) { return }
         try fd.reserve(offset: have, length: need - have)
         do {
             try fillZeros(upTo: newSize, cipher: cipher, scratch: scratch)
@@ -337,6 +410,45 @@ public final class EncryptedFile: @unchecked Sendable {
             fd.releaseReserved(offset: have, length: need - have)
             throw error
         }
+    }
+
+    /// Grows by hole runs where whole blocks of zeros are added: the final block is filled out,
+    /// the file extended (the new blocks read as zeros), the first new block's bytes cleared
+    /// (it was the empty final block), each chunk's run closed by its marker, and the new final
+    /// block written last. Disk is taken only for what is written, so no reservation. False when
+    /// no whole block is added (the caller fills with sealed zeros).
+    private func growWithHoles(to newSize: Int, cipher: BlockCipher, scratch: CodecScratch) throws -> Bool {
+        let B = layout.blockSize
+        let oldSize = plainSize
+        let runStart = oldSize % B == 0 ? oldSize / B : oldSize / B + 1
+        let newFinal = newSize / B
+        guard runStart < newFinal else { return false }
+        do {
+            if oldSize % B != 0 { try fillZeros(upTo: runStart * B, cipher: cipher, scratch: scratch) }
+            try fd.truncate(to: layout.ciphertextSize(plaintextSize: newSize))
+            try fd.writeAll(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<AESGCM.overhead]), at: layout.cipherOffset(ofBlock: runStart))
+            var a = runStart
+            while a < newFinal {
+                let b = min(newFinal - 1, HoleRun.chunk(of: a).upperBound - 1)
+                try writeMarker(start: a, end: b, cipher: cipher, gcm: scratch.gcm)
+                a = b + 1
+            }
+            try sealFinalBlock(newFinal, length: newSize - newFinal * B, cipher: cipher, scratch: scratch)
+            plainSize = newSize
+        } catch {
+            try? shrink(to: oldSize, cipher: cipher, scratch: scratch)  // also cuts what ftruncate added
+            throw error
+        }
+        return true
+    }
+
+    /// Seals block `index` as the final block holding `length` zeros, and writes it.
+    private func sealFinalBlock(_ index: Int, length: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
+        let sealed = scratch.sealed(length + AESGCM.overhead)
+        try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: sealed[0..<AESGCM.nonceSize]))
+        try cipher.seal(index: index, last: true, plaintext: UnsafeRawBufferPointer(rebasing: Self.zeros[0..<length]), into: sealed,
+                        gcm: scratch.gcm)
+        try fd.writeAll(UnsafeRawBufferPointer(sealed), at: layout.cipherOffset(ofBlock: index))
     }
 
     private func fillZeros(upTo end: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
@@ -367,6 +479,12 @@ public final class EncryptedFile: @unchecked Sendable {
         }
         if count > 2 { try plan.sealWhole((first + 1)..<lastWritten, scratch: scratch, codecs: codecs) }
         scratch.wipeBlock()
+        // Appends (from the final block on) never touch a run; a write before may cut one, whose
+        // parts get their markers now: after the edge blocks were read (a hole reads through its
+        // marker), before the data lands (a marker never covers data).
+        if holes, first < span.oldFinal {
+            try splitRuns(aroundBlocks: first, min(lastWritten, span.oldFinal - 1), cipher: cipher, gcm: scratch.gcm)
+        }
         let at = span.cipherOffset
         if let split = span.newBlocksFrom {
             // Growing: write the new blocks first. If the disk is full, cut them off again and the
@@ -415,6 +533,10 @@ public final class EncryptedFile: @unchecked Sendable {
         let B = layout.blockSize
         let final = newSize / B
         let len = newSize - final * B
+        // The new final block inside a run: the run's part before it gets its own marker first.
+        if let run = try runContaining(final, cipher: cipher, gcm: scratch.gcm), run.lowerBound < final {
+            try writeMarker(start: run.lowerBound, end: final - 1, cipher: cipher, gcm: scratch.gcm)
+        }
         if len > 0 { _ = try openBlock(final, size: plainSize, cipher: cipher, scratch: scratch) }
         let sealed = scratch.sealed(len + AESGCM.overhead)
         try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: sealed[0..<AESGCM.nonceSize]))

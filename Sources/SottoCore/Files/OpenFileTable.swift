@@ -10,6 +10,8 @@ public final class OpenFileTable: @unchecked Sendable {
     let keys: VaultKeys
     let tree: BackingTree
     let layout: ContentLayout
+    /// Files may hold hole runs (format 7 on).
+    let holes: Bool
     public let codecs: CodecPool
     public let readOnly: Bool
     /// Other programs may write the vault (`mount --shared`): open files watch for it.
@@ -23,6 +25,7 @@ public final class OpenFileTable: @unchecked Sendable {
         keys = vault.keys
         tree = vault.tree
         layout = vault.layout
+        holes = vault.config.allowsHoles
         codecs = CodecPool(blockSize: vault.layout.blockSize)
         self.readOnly = readOnly
         self.shared = shared
@@ -32,7 +35,8 @@ public final class OpenFileTable: @unchecked Sendable {
     /// mode forbids it) and returns the shared state, with one more reference.
     public func open(_ path: String, write: Bool) throws -> EncryptedFile {
         let (fd, writable) = try openBacking(path, write: write)
-        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, codecs: codecs, diskWait: diskWait)
+        let file = try EncryptedFile(fd: fd, writable: writable, backingPath: path, keys: keys, layout: layout, holes: holes,
+                                     codecs: codecs, diskWait: diskWait)
         if shared { try file.watchForOutsideChanges() }
         return lock.withLock {
             if let existing = files[file.identity], existing.writable || !writable {
@@ -57,8 +61,8 @@ public final class OpenFileTable: @unchecked Sendable {
             let header = try codecs.with { try EncryptedFile.initialize(fd, keys: keys, layout: layout, gcm: $0.gcm) }
             if let owner { try retryingSyscall { fchown(fd.rawValue, owner.uid, owner.gid) } }
             try retryingSyscall { fchmod(fd.rawValue, mode & 0o7777) }
-            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, codecs: codecs, diskWait: diskWait,
-                                     newFileHeader: header)
+            file = try EncryptedFile(fd: fd, writable: true, backingPath: path, keys: keys, layout: layout, holes: holes,
+                                     codecs: codecs, diskWait: diskWait, newFileHeader: header)
             if shared { try file.watchForOutsideChanges() }
         } catch {
             fd.close()

@@ -163,6 +163,36 @@ public struct FileDescriptor: Sendable {
         _ = futimens(rawValue, &times)
     }
 
+    /// Frees the disk space of `length` bytes from `offset` (they read as zeros after), size
+    /// unchanged. Best effort: a filesystem that cannot punch (EOPNOTSUPP) gets the zeros written.
+    public func punchHole(offset: Int, length: Int) throws(Errno) {
+        guard length > 0 else { return }
+        do {
+            try retryingSyscall { sotto_fallocate(rawValue, Self.keepSize | Self.punchHole, Int64(offset), Int64(length)) }
+        } catch where error.rawValue == EOPNOTSUPP {
+            var at = offset
+            while at < offset + length {
+                let n = min(EncryptedFile.zeroChunk, offset + length - at)
+                try writeAll(UnsafeRawBufferPointer(rebasing: EncryptedFile.zeros[0..<n]), at: at)
+                at += n
+            }
+        }
+    }
+
+    /// Where the next data at or after `offset` starts (`lseek(SEEK_DATA)`); nil when only a hole
+    /// follows to the end. A filesystem without hole reporting says `offset` itself.
+    public func nextData(from offset: Int) throws(Errno) -> Int? {
+        let r = lseek(rawValue, off_t(offset), Self.seekData)
+        if r >= 0 { return Int(r) }
+        switch errno {
+        case ENXIO: return nil
+        case EINVAL, EOPNOTSUPP: return offset
+        default: throw Errno(errno)
+        }
+    }
+
+    /// lseek(2) whences (Linux ABI; Glibc's macros need _GNU_SOURCE).
+    public static let seekData: Int32 = 3, seekHole: Int32 = 4
     /// fallocate(2) modes (Linux ABI, linux/falloc.h).
     public static let keepSize: Int32 = 0x01, punchHole: Int32 = 0x02, zeroRange: Int32 = 0x10
     /// utimensat(2)'s "leave this time as it is" (Linux ABI; Glibc's macro is not imported).

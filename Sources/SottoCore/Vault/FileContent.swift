@@ -87,7 +87,9 @@ public enum FileContent {
         }
     }
 
-    public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout,
+    /// `holes`: the vault allows hole runs (format 7 on), so a whole block that does not open as
+    /// data may read as zeros (HoleRunFinder).
+    public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, holes: Bool = false,
                                sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let size = Int(try fd.stat().st_size)
         guard let plainSize = layout.plaintextSize(ciphertextSize: size) else { throw DecodeError.invalidSize(ciphertextSize: size) }
@@ -99,6 +101,8 @@ public enum FileContent {
         let stored = UnsafeMutableRawBufferPointer.allocate(byteCount: CB * blocksPerBatch, alignment: 16)
         let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: B * blocksPerBatch, alignment: 16)
         defer { memsetZero(plain, plain.count); plain.deallocate(); stored.deallocate() }
+        let finder = HoleRunFinder(fd: fd, layout: layout, cipher: cipher)
+        var run: ClosedRange<Int>?  // the last run found: its other blocks need no second search
         var index = 0
         while index < count {
             let batch = min(blocksPerBatch, count - index)
@@ -110,14 +114,25 @@ public enum FileContent {
             for b in 0..<batch {
                 let start = b * CB
                 let len = min(CB, want - start)
+                let i = index + b
+                let block = UnsafeRawBufferPointer(rebasing: stored[start..<(start + len)])
                 do {
-                    produced += try cipher.open(index: index + b, last: index + b == count - 1,
-                                                stored: UnsafeRawBufferPointer(rebasing: stored[start..<(start + len)]),
+                    produced += try cipher.open(index: i, last: i == count - 1, stored: block,
                                                 into: UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), gcm: gcm)
                 } catch CryptoError.authenticationFailed {
+                    if holes {
+                        if run.map({ !HoleRun.stillFits(block, at: i, in: $0) }) ?? true {
+                            run = try finder.run(containing: i, stored: block, finalIndex: count - 1, gcm: gcm)
+                        }
+                        if run?.contains(i) == true {
+                            memsetZero(UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), B)
+                            produced += B
+                            continue
+                        }
+                    }
                     // Hand over what authenticated before this block, then fail.
                     if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }
-                    throw DecodeError.block(index: index + b, count: count)
+                    throw DecodeError.block(index: i, count: count)
                 }
             }
             if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }

@@ -194,7 +194,7 @@ extension Vault {
         let fd = try io("open", entry.backingPath) { () throws(Errno) in try tree.openFile(entry.backingPath, flags: O_RDONLY) }
         defer { fd.close() }
         do {
-            try FileContent.decrypt(fd, keys: keys, layout: layout, sink: sink)
+            try FileContent.decrypt(fd, keys: keys, layout: layout, holes: config.allowsHoles, sink: sink)
         } catch let e as FileContent.DecodeError {
             throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath, detail: e.description)
         } catch let e as Errno {
