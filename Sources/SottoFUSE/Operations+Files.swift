@@ -104,17 +104,28 @@ extension Mount {
         }
         ops.fallocate = { req, _, mode, offset, length, fi in
             handle(req) { m in
-                // Allocation (growing with encrypted zeros, its space reserved first), KEEP_SIZE
-                // reservations, and zeroing a range. Punching holes would need sparse ciphertext,
-                // which the format does not have (yet).
+                // Allocation (its space reserved first), KEEP_SIZE reservations, zeroing a range,
+                // and punching holes (format 7 on: whole blocks become a hole run).
                 let keepSize = mode & FileDescriptor.keepSize != 0
                 guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                if mode == FileDescriptor.punchHole | FileDescriptor.keepSize {
+                    try h.file.punchHole(offset: Int(offset), length: Int(length))
+                    fuse_reply_err(req, 0)
+                    return
+                }
                 let zeroing = mode & ~FileDescriptor.keepSize == FileDescriptor.zeroRange
                 guard zeroing || mode & ~FileDescriptor.keepSize == 0 else { throw Errno(EOPNOTSUPP) }
                 try m.removals.retryingWhenFull {
                     try h.file.allocate(offset: Int(offset), length: Int(length), keepSize: keepSize, zeroing: zeroing)
                 }
                 fuse_reply_err(req, 0)
+            }
+        }
+        ops.lseek = { req, _, offset, whence, fi in
+            handle(req) { _ in
+                guard let h = Handle.file(fi) else { throw Errno(EBADF) }
+                guard whence == FileDescriptor.seekData || whence == FileDescriptor.seekHole else { throw Errno.invalid }
+                fuse_reply_lseek(req, off_t(try h.file.seek(from: Int(offset), data: whence == FileDescriptor.seekData)))
             }
         }
     }

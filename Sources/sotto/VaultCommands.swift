@@ -153,10 +153,13 @@ struct Info: ParsableCommand {
         }
         print("vault:        \(vault.vault)")
         print("format:       sotto v\(VaultConfig.layoutVersion(c.version)) (content \(VaultConfig.contentCipherName), names \(VaultConfig.nameCipherName))")
-        if VaultConfig.layoutVersion(c.version) < VaultConfig.firstPrimaryIDVersion {
-            print("              'sotto upgrade \(vault.vault)' makes it v\(VaultConfig.newVaultVersion): files open by name without listing their folder, key slots can have labels")
-        } else if VaultConfig.layoutVersion(c.version) < VaultConfig.newVaultVersion {
-            print("              'sotto upgrade \(vault.vault)' (or labelling a key slot) makes it v\(VaultConfig.newVaultVersion): key slots can have labels")
+        let layout = VaultConfig.layoutVersion(c.version)
+        if layout < VaultConfig.newVaultVersion {
+            let gains = [(VaultConfig.firstPrimaryIDVersion, "files open by name without listing their folder"),
+                         (VaultConfig.firstLabelVersion, "key slots can have labels"),
+                         (VaultConfig.firstHoleVersion, "sparse files (holes that take no disk)")]
+                .filter { layout < $0.0 }.map(\.1).joined(separator: ", ")
+            print("              'sotto upgrade \(vault.vault)' makes it v\(VaultConfig.newVaultVersion): \(gains)")
         }
         print("vault ID:     \(Hex.encode(c.vaultID))")
         print("block size:   \(c.blockSize) bytes (+\(AESGCM.overhead) bytes per block, \(FileHeader.size)-byte file header)")
@@ -170,13 +173,13 @@ struct Info: ParsableCommand {
 
 struct Upgrade: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Bring a vault to format v5 (from v1: files open by name without listing their folder; from v3: key slot labels).",
+        abstract: "Bring a vault to format v7 (from v1: files open by name without listing their folder; from v3: key slot labels; from v5: sparse files).",
         discussion: """
         From v1, writes one small file (sotto.dirid) into each folder of the vault directory, then \
-        the new version into the config; from v3 only the config changes. Nothing is re-encrypted \
-        and no name changes. Safe to interrupt: run it again. Builds older than format v5 refuse \
-        the upgraded vault (exit 13), so update every device that mounts it first. The vault must \
-        not be mounted.
+        the new version into the config; from v3 or v5 only the config changes. Nothing is \
+        re-encrypted and no name changes. Safe to interrupt: run it again. Builds older than \
+        format v7 refuse the upgraded vault (exit 13), so update every device that mounts it \
+        first. The vault must not be mounted.
         """)
 
     @OptionGroup var vault: VaultArgument

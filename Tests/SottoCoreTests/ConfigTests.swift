@@ -93,10 +93,10 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         try Vault.create(at: p, password: secret("pw"), kdf: testKDF)
-        try mutateConfig(p) { $0["version"] = 11; $0["someNewField"] = "x" }
-        #expect(throws: SottoError.unsupportedVersion(found: 11, supported: 10)) { try Vault.readConfig(at: p) }
+        try mutateConfig(p) { $0["version"] = 13; $0["someNewField"] = "x" }
+        #expect(throws: SottoError.unsupportedVersion(found: 13, supported: 12)) { try Vault.readConfig(at: p) }
         // Below the newest, a version no build ever wrote is damage, not a layout to guess at.
-        for never in [0, 7, 9] {
+        for never in [0, 9, 11] {
             try mutateConfig(p) { $0["version"] = never }
             #expect { try Vault.readConfig(at: p) } throws: { e in
                 guard case SottoError.configDamaged(_, let d) = e else { return false }
@@ -105,7 +105,7 @@ import Testing
         }
     }
 
-    /// Even versions exist only while a rekey runs (10 for a version 5 vault): the section
+    /// Even versions exist only while a rekey runs (12 for a version 7 vault): the section
     /// round-trips, is covered by the checksum, blocks every ordinary open, and cannot be added to
     /// or dropped from a config.
     @Test func aRekeyInProgressIsAnEvenVersionAndBlocksOrdinaryOpens() throws {
@@ -115,7 +115,7 @@ import Testing
         _ = try Rekeying.begin(at: p, password: secret("pw")) { _ in nil }  // started, never run
         let text = readFile(p + "/sotto.conf")
         let c = try VaultConfig.parse(text)
-        #expect(c.version == 10 && c.rekey?.newSlots.map(\.index) == [0] && c.rekey?.wrappedNewMasterKey == nil)
+        #expect(c.version == 12 && c.rekey?.newSlots.map(\.index) == [0] && c.rekey?.wrappedNewMasterKey == nil)
         #expect(c.serialized() == text)
         #expect(throws: SottoError.rekeyInProgress(path: p)) { try Vault.open(at: p, password: secret("pw")) }
         func expectDamaged(_ body: (inout [String: Any]) -> Void) throws {
@@ -126,6 +126,7 @@ import Testing
         try expectDamaged { $0["version"] = 1 }
         try expectDamaged { $0["version"] = 3 }
         try expectDamaged { $0["version"] = 5 }
+        try expectDamaged { $0["version"] = 7 }
         try expectDamaged { $0["rekey"] = nil }
         try expectDamaged { j in  // a key chain in a version that never has one
             var r = j["rekey"] as! [String: Any]

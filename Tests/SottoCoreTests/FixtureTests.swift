@@ -7,8 +7,10 @@ import Testing
 @Suite struct FixtureTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    /// Layout versions: 1; 3 (every directory names its primary ID in `sotto.dirid`); 5 (slot labels).
-    @Test(arguments: [1, 3, 5]) func fixtureOpensAndReadsBack(version: Int) throws {
+    /// Layout versions: 1; 3 (every directory names its primary ID in `sotto.dirid`); 5 (slot
+    /// labels); 7 (hole runs: `sparse.bin` has runs inside a chunk, across a chunk edge and before
+    /// the final block, which git checks out as zeros — the dense copy a sync tool makes).
+    @Test(arguments: [1, 3, 5, 7]) func fixtureOpensAndReadsBack(version: Int) throws {
         let path = Self.fixtures + "/vault-v\(version)"
         let manifest = try JSONSerialization.jsonObject(with: Data(readFile(Self.fixtures + "/vault-v\(version).json"))) as! [String: Any]
         let v = try Vault.open(at: path, password: secret(manifest["password"] as! String))
@@ -25,6 +27,7 @@ import Testing
         #expect(throws: SottoError.wrongPassword) { try Vault.open(at: path, password: secret("not the password")) }
         #expect(v.check().isClean)
         try Self.expectLabels(manifest, path: path)
+        try Self.expectRuns(manifest, vault: v)
         // Version 3's directories each name their one ID; version 1's have no such file.
         var directories = [try v.root]
         while let d = directories.popLast() {
@@ -38,7 +41,7 @@ import Testing
     /// 1 vault, 4 of a version 3 one, both with a key chain; 8 of a version 3 one without): a later
     /// build must refuse ordinary opens and finish the rotation, after which the vault is at its
     /// layout version again and everything reads back. 2 and 4 lose their key chain on resuming.
-    @Test(arguments: [2, 4, 8, 10]) func fixtureIsAnInterruptedRekeyThatFinishes(version: Int) throws {
+    @Test(arguments: [2, 4, 8, 10, 12]) func fixtureIsAnInterruptedRekeyThatFinishes(version: Int) throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let path = dir.file("vault")
         try FileManager.default.copyItem(atPath: Self.fixtures + "/vault-v\(version)", toPath: path)
@@ -56,6 +59,7 @@ import Testing
         let v = try Vault.open(at: path, password: password)
         #expect(v.config.version == VaultConfig.layoutVersion(version))
         try Self.expectLabels(manifest, path: path)
+        try Self.expectRuns(manifest, vault: v)
         for (plain, sha) in manifest["files"] as! [String: String] {
             #expect(Hex.encode(try Digest.sha256(try v.readAll(try v.resolve(plain)))) == sha, "\(plain)")
         }
@@ -78,5 +82,25 @@ import Testing
         for (slot, password) in manifest["otherPasswords"] as? [String: String] ?? [:] {
             #expect(try Vault.open(at: path, password: secret(password)).unlockedSlot == Int(slot))
         }
+    }
+
+    /// From version 7: `sparse.bin`'s backing file holds hole run markers (and reads back, above).
+    static func expectRuns(_ manifest: [String: Any], vault: Vault) throws {
+        guard (manifest["files"] as! [String: String])["/sparse.bin"] != nil else {
+            #expect(!vault.config.allowsHoles)
+            return
+        }
+        #expect(vault.config.allowsHoles)
+        let entry = try vault.resolve("/sparse.bin")
+        let fd = try FileDescriptor.open(entry.backingPath, flags: O_RDONLY)
+        defer { fd.close() }
+        let layout = vault.layout
+        var markers: [Int] = []
+        for i in 0..<1040 {
+            let block = try fd.readBytes(layout.cipherBlockSize, at: layout.cipherOffset(ofBlock: i))
+            if block.withUnsafeBytes({ HoleRun.kind(of: $0) }) == .marker { markers.append(i) }
+        }
+        // make-fixture's steps leave runs 1...1, 3...4, 6...1023, 1024...1029 and 1031...1039.
+        #expect(markers == [1, 4, 1023, 1029, 1039])
     }
 }

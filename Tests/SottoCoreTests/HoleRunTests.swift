@@ -49,7 +49,7 @@ import Glibc
         init(blockSize: Int = 4096, holes: Bool = true) throws {
             vault = try Vault.create(at: dir.file("v"), password: secret("pw"), kdf: testKDF, blockSize: blockSize)
             var c = vault.config
-            if holes { c.version = VaultConfig.firstHoleVersion }  // in memory: no build writes 7 yet
+            c.version = holes ? VaultConfig.firstHoleVersion : VaultConfig.firstLabelVersion  // in memory
             vault.replaceConfig(c)
             path = vault.path + "/f"
             let fd = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o600)
@@ -282,6 +282,29 @@ import Glibc
         var model = [UInt8](repeating: 0, count: 20 * f.B)
         model.replaceSubrange((7 * f.B)..<(8 * f.B), with: data)
         #expect(try f.readFresh() == model)
+    }
+
+    /// SEEK_DATA and SEEK_HOLE in plaintext: runs are holes, the end of the file is one.
+    @Test func seekFindsDataAndHoles() throws {
+        let f = try Fixture()
+        defer { f.cleanup() }
+        let B = f.B
+        try pseudoRandomBytes(10 * B, seed: 4).withUnsafeBytes { try f.file.write($0, at: 0) }
+        try f.file.truncate(to: 40 * B + 100)  // data 0..<10B, run 10...39, final block 40 (100 bytes)
+        try pseudoRandomBytes(B, seed: 5).withUnsafeBytes { try f.file.write($0, at: 20 * B) }  // runs 10...19, 21...39
+        let size = 40 * B + 100
+        func seek(_ offset: Int, data: Bool) -> Int? { try? f.file.seek(from: offset, data: data) }
+        #expect(seek(0, data: true) == 0 && seek(5, data: true) == 5)
+        #expect(seek(0, data: false) == 10 * B && seek(12 * B + 3, data: false) == 12 * B + 3)
+        #expect(seek(10 * B, data: true) == 20 * B && seek(20 * B + 7, data: false) == 21 * B)
+        #expect(seek(21 * B, data: true) == 40 * B && seek(40 * B + 1, data: false) == size)
+        #expect(seek(size, data: true) == nil && seek(size, data: false) == nil)  // ENXIO at the end
+        try f.file.truncate(to: 40 * B)  // the final block now holds nothing: no data after the run
+        #expect(seek(25 * B, data: true) == nil)
+        let plain = try Fixture(holes: false)
+        defer { plain.cleanup() }
+        try plain.file.truncate(to: 3 * B)
+        #expect(try plain.file.seek(from: B, data: true) == B && (try plain.file.seek(from: B, data: false)) == 3 * B)
     }
 
     /// A vault below format 7 treats nothing as a hole: a run-shaped file is damage, punching is

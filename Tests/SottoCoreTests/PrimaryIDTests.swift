@@ -106,7 +106,7 @@ import Glibc
         #expect(try v.directoryIDs(of: made).all.count == 1)
     }
 
-    /// `sotto upgrade`: version 1 to 5 (3's tree, and labels) without re-encrypting. A cut-off run (some directories
+    /// `sotto upgrade`: version 1 to 7 (3's tree, labels, hole runs) without re-encrypting. A cut-off run (some directories
     /// done, one `sotto.dirid` torn, the config still version 1) leaves a vault version 1 reads;
     /// the rerun finishes, and every name, byte and ID choice is as before.
     @Test func aVersionOneVaultUpgradesAndAnInterruptedUpgradeFinishes() throws {
@@ -126,9 +126,9 @@ import Glibc
         #expect(try stillV1.readAll(try stillV1.resolve("/audio/block-exact.bin")).count == 16384)
 
         let r = try Vault.upgrade(at: path, password: password)
-        #expect(r.fromVersion == 1 && r.toVersion == 5 && r.directories == 4 && r.primaryIDFilesWritten == 3 && r.skipped.isEmpty)
+        #expect(r.fromVersion == 1 && r.toVersion == VaultConfig.newVaultVersion && r.directories == 4 && r.primaryIDFilesWritten == 3 && r.skipped.isEmpty)
         let v = try Vault.open(at: path, password: password)
-        #expect(v.config.version == 5 && v.config.writesPrimaryIDFiles && v.config.carriesLabels)
+        #expect(v.config.version == VaultConfig.newVaultVersion && v.config.writesPrimaryIDFiles && v.config.carriesLabels && v.config.allowsHoles)
         #expect(try Vault.readConfig(at: path) == VaultConfig.parse(readFile(path + "/sotto.conf.bak")))
         for (d, primary) in zip([try v.root, interviews, audio], primaryBefore) {
             #expect(v.primaryDirectoryID(of: d.backingPath) == primary, "\(d.plainPath)")
@@ -139,7 +139,7 @@ import Glibc
         #expect(v.check().isClean)
         #expect(!(FileManager.default.enumerator(atPath: path)!.allObjects as! [String]).contains { $0.contains("sotto.tmp.") })
         let again = try Vault.upgrade(at: path, password: password)
-        #expect(again.fromVersion == 5 && again.toVersion == 5 && again.primaryIDFilesWritten == 0)
+        #expect(again.fromVersion == VaultConfig.newVaultVersion && again.toVersion == VaultConfig.newVaultVersion && again.primaryIDFilesWritten == 0)
         #expect(throws: SottoError.wrongPassword) { try Vault.upgrade(at: path, password: secret("not it")) }
     }
 }

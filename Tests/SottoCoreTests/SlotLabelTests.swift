@@ -13,7 +13,7 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         let p = dir.file("v")
         let v = try Vault.create(at: p, password: secret("pw"), kdf: testKDF, label: "laptop")
-        #expect(v.config.version == 5 && v.config.carriesLabels)
+        #expect(v.config.version == VaultConfig.newVaultVersion && v.config.carriesLabels)
         try v.addSlot(password: secret("other"), kdf: testKDF, label: "Büro — Schreibtisch")
         try v.addSlot(password: secret("third"), kdf: testKDF)
         #expect(try slots(p) == [0: "laptop", 1: "Büro — Schreibtisch", 2: ""])
@@ -37,7 +37,7 @@ import Testing
         #expect(try Vault.readConfig(at: p).rekey?.newSlots.map(\.label) == ["laptop", "recovery in the safe"])
         _ = try rekeying.run()
         let after = try Vault.open(at: p, password: secret("third, changed"))
-        #expect(after.config.version == 5 && after.config.rekey == nil)
+        #expect(after.config.version == VaultConfig.newVaultVersion && after.config.rekey == nil)
         #expect(try slots(p) == [0: "laptop", 2: "recovery in the safe"])
     }
 

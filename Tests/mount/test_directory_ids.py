@@ -85,7 +85,7 @@ def test_a_version_1_vault_mounts_reads_and_stays_version_1(tmp_path):
     shutil.copytree(FIXTURES / "vault-v1", v.dir, symlinks=True)
     manifest = json.loads((FIXTURES / "vault-v1.json").read_text())
     v.pwfile.write_text(manifest["password"] + "\n")
-    assert f"'sotto upgrade {v.dir}' makes it v5" in sotto("info", v.dir).stdout
+    assert f"'sotto upgrade {v.dir}' makes it v7" in sotto("info", v.dir).stdout
     try:
         v.mount()
         for plain, sha in manifest["files"].items():
@@ -114,9 +114,9 @@ def test_sotto_upgrade_makes_a_version_1_vault_open_names_without_listing(tmp_pa
     finally:
         v.unmount()
     r = sotto("upgrade", v.dir, "--password-file", v.pwfile)
-    assert "from format v1 to v5: 4 folders, 4 sotto.dirid files written" in r.stdout, r.stdout
-    assert json.loads((v.dir / "sotto.conf").read_text())["version"] == 5
-    assert "already format v5" in sotto("upgrade", v.dir, "--password-file", v.pwfile).stdout
+    assert "from format v1 to v7: 4 folders, 4 sotto.dirid files written" in r.stdout, r.stdout
+    assert json.loads((v.dir / "sotto.conf").read_text())["version"] == 7
+    assert "already format v7" in sotto("upgrade", v.dir, "--password-file", v.pwfile).stdout
     (interviews,) = [p for p in backing_dirs(v) if any(q.is_dir() for q in p.iterdir())]  # holds 2026/
     age_access_time(interviews)
     try:

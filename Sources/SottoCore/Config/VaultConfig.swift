@@ -9,23 +9,24 @@ import Foundation
 /// Both cover `canonicalBytes`, not the JSON text, so reformatting the file changes nothing.
 public struct VaultConfig: Equatable {
     /// The newest config version this build reads.
-    public static let currentVersion = 10
+    public static let currentVersion = 12
     /// Odd versions are layouts: 1; 3 (every directory also names its primary ID in
     /// `sotto.dirid`, so a lookup never lists a directory); 5 (3's tree; key slots may carry an
-    /// authenticated label). Even versions are a layout while `sotto rekey` runs, so a build that
-    /// does not know rekeying refuses a half-rekeyed vault instead of misreading it: 2 and 4
-    /// (layouts 1 and 3, written by builds before 2026-12-02) kept the new master key wrapped
-    /// under a key derived from the old one — a key chain that handed the new key to anyone
-    /// holding the old one; 6, 8 and 10 (layouts 1, 3 and 5) keep it only in the new slots,
-    /// under the kept passwords. A 2 or 4 is migrated to 6 or 8 when the rotation resumes.
-    public static let newVaultVersion = 5
+    /// authenticated label); 7 (5, and files may hold sealed hole runs). Even versions are a
+    /// layout while `sotto rekey` runs, so a build that does not know rekeying refuses a
+    /// half-rekeyed vault instead of misreading it: 2 and 4 (layouts 1 and 3, written by builds
+    /// before 2026-12-02) kept the new master key wrapped under a key derived from the old one —
+    /// a key chain that handed the new key to anyone holding the old one; 6, 8, 10 and 12
+    /// (layouts 1, 3, 5 and 7) keep it only in the new slots, under the kept passwords. A 2 or 4
+    /// is migrated to 6 or 8 when the rotation resumes.
+    public static let newVaultVersion = 7
     public static let firstPrimaryIDVersion = 3
     /// From here on a slot may carry a label (covered by the checksum and the MAC).
     public static let firstLabelVersion = 5
     /// From here on a file may hold sealed hole runs (docs/sparse-files.md).
     public static let firstHoleVersion = 7
-    /// Every version a build has written; 7 and 9 never were.
-    static let knownVersions: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10]
+    /// Every version a build has written; 9 and 11 never were.
+    static let knownVersions: Set<Int> = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]
 
     /// Whether a config of `version` describes a vault in the middle of a rekey.
     public static func isRekeyVersion(_ version: Int) -> Bool { version.isMultiple(of: 2) }
@@ -34,7 +35,7 @@ public struct VaultConfig: Equatable {
         guard isRekeyVersion(version) else { return version }
         return version >= firstUnchainedRekeyVersion ? version - 5 : version - 1
     }
-    /// The version a rekey of a vault at `version` writes while it runs (6, 8 or 10).
+    /// The version a rekey of a vault at `version` writes while it runs (6, 8, 10 or 12).
     public static func rekeyVersion(of version: Int) -> Int { layoutVersion(version) + 5 }
     /// Rekey versions from here on carry no key chain.
     static let firstUnchainedRekeyVersion = 6

@@ -15,7 +15,10 @@ import Glibc
 extension EncryptedFile {
     /// The run holding block `i` (a whole block before the final one), or nil if it holds data.
     func runContaining(_ i: Int, cipher: BlockCipher, gcm: AESGCM) throws -> ClosedRange<Int>? {
-        let finalIndex = plainSize / layout.blockSize
+        try runContaining(i, finalIndex: plainSize / layout.blockSize, cipher: cipher, gcm: gcm)
+    }
+
+    func runContaining(_ i: Int, finalIndex: Int, cipher: BlockCipher, gcm: AESGCM) throws -> ClosedRange<Int>? {
         guard holes, i < finalIndex else { return nil }
         let CB = layout.cipherBlockSize
         let at = layout.cipherOffset(ofBlock: i)
@@ -72,6 +75,43 @@ extension EncryptedFile {
             if b + 1 < HoleRun.chunk(of: b).upperBound, let next = try runContaining(b + 1, cipher: cipher, gcm: gcm),
                next.lowerBound <= b {
                 try writeMarker(start: b + 1, end: next.upperBound, cipher: cipher, gcm: gcm)
+            }
+        }
+    }
+
+    /// lseek(SEEK_DATA / SEEK_HOLE) in plaintext (`data` true: SEEK_DATA): runs are holes, and so
+    /// is the end of the file. ENXIO at or past the end, and for SEEK_DATA with only holes after.
+    /// Runs are found through the backing file's own holes, so a run a copy stored as zeros
+    /// reports as data (allowed: a hole may always be reported as data).
+    public func seek(from offset: Int, data: Bool) throws -> Int {
+        try lock.withReadLock {
+            let size = writable ? plainSize : try currentBackingSize()
+            guard offset >= 0, offset < size else { throw Errno(ENXIO) }
+            guard holes else { return data ? offset : size }
+            return try codecs.with { scratch in
+                let cipher = try headerLocked(scratch.gcm)
+                let B = layout.blockSize, finalIndex = size / B
+                var i = offset / B
+                while i < finalIndex {
+                    if data {
+                        guard let run = try runContaining(i, finalIndex: finalIndex, cipher: cipher, gcm: scratch.gcm) else {
+                            return max(offset, i * B)
+                        }
+                        i = run.upperBound + 1
+                    } else {
+                        if let run = try runContaining(i, finalIndex: finalIndex, cipher: cipher, gcm: scratch.gcm) {
+                            return max(offset, run.lowerBound * B)
+                        }
+                        // The next stretch the backing file holds no data in, if any.
+                        let from = layout.cipherOffset(ofBlock: i + 1)
+                        let hole = lseek(fd.rawValue, off_t(from), FileDescriptor.seekHole)
+                        guard hole >= 0 else { return size }
+                        i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+                    }
+                }
+                // The final block is data (when it holds any bytes); past it, the end's hole.
+                if data { guard size > finalIndex * B else { throw Errno(ENXIO) }; return max(offset, finalIndex * B) }
+                return size
             }
         }
     }

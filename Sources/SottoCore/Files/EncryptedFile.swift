@@ -184,14 +184,14 @@ public final class EncryptedFile: @unchecked Sendable {
 
     /// The header is loaded once; loading it mutates state, so under a read lock it is guarded.
     private let headerLock = Mutex()
-    private func headerLocked(_ gcm: AESGCM, prefetch: Range<Int>? = nil) throws -> BlockCipher {
+    func headerLocked(_ gcm: AESGCM, prefetch: Range<Int>? = nil) throws -> BlockCipher {
         try headerLock.withLock { try blockCipher(gcm, prefetch: prefetch) }
     }
 
     /// The file's header (read once), for its extended attributes' keys.
     func headerForAttributes(_ gcm: AESGCM) throws -> FileHeader { try headerLocked(gcm).header }
 
-    private func currentBackingSize() throws -> Int {
+    func currentBackingSize() throws -> Int {
         let c = Int(try fd.stat().st_size)
         guard let size = layout.plaintextSize(ciphertextSize: c) else {
             throw damaged(FileContent.DecodeError.invalidSize(ciphertextSize: c).description)
@@ -342,7 +342,9 @@ public final class EncryptedFile: @unchecked Sendable {
                     let have = layout.ciphertextSize(plaintextSize: plainSize)
                     try fd.reserve(offset: have, length: layout.ciphertextSize(plaintextSize: end) - have)
                 } else {
-                    try grow(to: end, cipher: cipher, scratch: scratch)
+                    // Allocating means later writes there cannot fail for space: reserved even
+                    // where the growth is a hole run.
+                    try grow(to: end, reserving: true, cipher: cipher, scratch: scratch)
                 }
             }
         }
@@ -392,17 +394,27 @@ public final class EncryptedFile: @unchecked Sendable {
         if dataOnly { try retryingSyscall { fdatasync(fd.rawValue) } } else { try fd.sync() }
     }
 
-    /// Grows the file to `newSize` with encrypted zeros. The whole new ciphertext gets its disk
-    /// space first, so a grow the disk cannot hold (a `truncate -s 10T`, a preallocation) fails at
-    /// once with ENOSPC or EFBIG, having written nothing, instead of filling the disk block by
-    /// block. If the fill fails anyway, the file is put back to its old size.
-    private func grow(to newSize: Int, cipher: BlockCipher, scratch: CodecScratch) throws {
+    /// Grows the file to `newSize` with zeros. Where the vault allows holes, whole blocks of
+    /// zeros are a hole run (no disk) and only `reserving` (fallocate) takes their space.
+    /// Otherwise they are sealed, and the whole new ciphertext gets its disk space first, so a
+    /// grow the disk cannot hold (a `truncate -s 10T`, a preallocation) fails at once with ENOSPC
+    /// or EFBIG, having written nothing, instead of filling the disk block by block. If the fill
+    /// fails anyway, the file is put back to its old size.
+    private func grow(to newSize: Int, reserving: Bool = false, cipher: BlockCipher, scratch: CodecScratch) throws {
         guard newSize <= layout.maxPlaintextSize else { throw Errno(EFBIG) }
         let oldSize = plainSize
         let have = layout.ciphertextSize(plaintextSize: oldSize)
         let need = layout.ciphertextSize(plaintextSize: newSize)
-        if holes, try growWithHoles(to: newSize, cipher: cipher, scratch: scratch) { return }
-        try fd.reserve(offset: have, length: need - have)
+        if holes {
+            if reserving { try fd.reserve(offset: have, length: need - have) }
+            do {
+                if try growWithHoles(to: newSize, cipher: cipher, scratch: scratch) { return }
+            } catch {
+                if reserving { fd.releaseReserved(offset: have, length: need - have) }
+                throw error
+            }
+        }
+        if !(holes && reserving) { try fd.reserve(offset: have, length: need - have) }
         do {
             try fillZeros(upTo: newSize, cipher: cipher, scratch: scratch)
         } catch {

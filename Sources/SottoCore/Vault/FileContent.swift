@@ -89,7 +89,7 @@ public enum FileContent {
 
     /// `holes`: the vault allows hole runs (format 7 on), so a whole block that does not open as
     /// data may read as zeros (HoleRunFinder).
-    public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, holes: Bool = false,
+    public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, holes: Bool,
                                sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let size = Int(try fd.stat().st_size)
         guard let plainSize = layout.plaintextSize(ciphertextSize: size) else { throw DecodeError.invalidSize(ciphertextSize: size) }

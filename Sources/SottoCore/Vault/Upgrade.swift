@@ -14,10 +14,10 @@ public struct UpgradeReport: Sendable {
 }
 
 extension Vault {
-    /// Brings a vault to the newest format, version 5 (docs/format.md §1). From version 1, each
+    /// Brings a vault to the newest format, version 7 (docs/format.md §1). From version 1, each
     /// directory first gets the `sotto.dirid` naming its smallest ID — the one version 1 already
-    /// treats as primary, so no name, twin or listing changes; from 3 only the config changes (5
-    /// lets key slots carry labels). Nothing is re-encrypted. Safe to interrupt: until the config
+    /// treats as primary, so no name, twin or listing changes; from 3 or 5 only the config changes
+    /// (5 lets key slots carry labels, 7 files hold hole runs). Nothing is re-encrypted. Safe to interrupt: until the config
     /// is written the vault is version 1 with some extra files (a version-1 build reports them as
     /// foreign names and reads everything), and a rerun finishes. Holds the vault's exclusive
     /// lock: refused while it is mounted.
