@@ -46,7 +46,11 @@ public final class Mount: @unchecked Sendable {
         self.inodes = InodeTable(rootPath: vault.path, rootStat: try vault.tree.lstat(vault.path), mapper: mapper)
         self.files = OpenFileTable(vault: vault, readOnly: readOnly, shared: shared, diskWait: RingDiskWaitHint())
         self.codecs = files.codecs
+        #if DEBUG
+        self.readahead = FolderReadahead(layout: vault.layout, tree: vault.tree) { log.info("readahead requested \($0)") }
+        #else
         self.readahead = FolderReadahead(layout: vault.layout, tree: vault.tree)
+        #endif
         self.removals = DeferredRelease(tree: vault.tree)
         self.log = log
         self.readOnly = readOnly

@@ -45,11 +45,15 @@ final class FolderReadahead: @unchecked Sendable {
 
     private let tree: BackingTree
 
-    init(layout: ContentLayout, tree: BackingTree) {
+    /// `trace`: told each backing path requested (debug builds log it for the tests: whether the
+    /// kernel then reads the pages in is its choice — WILLNEED readahead gives up under memory
+    /// pressure — so what the mount asked for is what a test can rely on).
+    init(layout: ContentLayout, tree: BackingTree, trace: (@Sendable (String) -> Void)? = nil) {
         self.layout = layout
         self.tree = tree
         requests = BackgroundQueue<Order.File>(name: "sotto-readahead", limit: Self.maxQueued) { [tree] in
             Self.request($0.backingPath, bytes: $0.bytes, in: tree)
+            trace?($0.backingPath)
         }
     }
 

@@ -79,6 +79,43 @@ extension EncryptedFile {
         }
     }
 
+    /// The runs among `blocks` that the backing file stores as a hole (found through its own
+    /// holes, as `seek` does); a run stored as zeros already has its disk space.
+    func sparseRuns(in blocks: Range<Int>, cipher: BlockCipher, gcm: AESGCM) throws -> [ClosedRange<Int>] {
+        var runs: [ClosedRange<Int>] = []
+        var i = blocks.lowerBound
+        while i < blocks.upperBound {
+            if let run = try runContaining(i, cipher: cipher, gcm: gcm) {
+                runs.append(run)
+                i = run.upperBound + 1
+                continue
+            }
+            let hole = lseek(fd.rawValue, off_t(layout.cipherOffset(ofBlock: i + 1)), FileDescriptor.seekHole)
+            guard hole >= 0 else { break }
+            i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+        }
+        return runs
+    }
+
+    /// fallocate mode 0 inside the file: every run among `blocks` stored as a hole gets its disk
+    /// space (it still reads as zeros), so later writes there cannot fail for space. If the disk
+    /// runs out, what this call allocated is punched out again (those bytes are zeros; markers
+    /// are left alone), and ENOSPC is thrown.
+    func allocateRuns(in blocks: Range<Int>, cipher: BlockCipher, gcm: AESGCM) throws {
+        var done: [Range<Int>] = []
+        do {
+            for run in try sparseRuns(in: blocks, cipher: cipher, gcm: gcm) {
+                let range = layout.cipherOffset(ofBlock: run.lowerBound)..<layout.cipherOffset(ofBlock: run.upperBound)
+                guard !range.isEmpty else { continue }
+                guard try fd.allocate(offset: range.lowerBound, length: range.count) else { return }
+                done.append(range)
+            }
+        } catch {
+            for range in done { try? fd.punchHole(offset: range.lowerBound, length: range.count) }
+            throw error
+        }
+    }
+
     /// lseek(SEEK_DATA / SEEK_HOLE) in plaintext (`data` true: SEEK_DATA): runs are holes, and so
     /// is the end of the file. ENXIO at or past the end, and for SEEK_DATA with only holes after.
     /// Runs are found through the backing file's own holes, so a run a copy stored as zeros

@@ -331,21 +331,28 @@ public final class EncryptedFile: @unchecked Sendable {
         let end = offset + length
         try lock.withWriteLock {
             try checkUnchanged()
-            guard zeroing || end > plainSize else { return }
+            guard zeroing || end > plainSize || (holes && !keepSize) else { return }
             defer { try? noteOwnChange() }
             forgetRuns()
             try codecs.with { scratch in
                 let cipher = try headerLocked(scratch.gcm)
                 if zeroing, offset < plainSize { try zero(offset..<min(end, plainSize), cipher: cipher, scratch: scratch) }
-                guard end > plainSize else { return }
-                if keepSize {
-                    let have = layout.ciphertextSize(plaintextSize: plainSize)
-                    try fd.reserve(offset: have, length: layout.ciphertextSize(plaintextSize: end) - have)
-                } else {
-                    // Allocating means later writes there cannot fail for space: reserved even
-                    // where the growth is a hole run.
-                    try grow(to: end, reserving: true, cipher: cipher, scratch: scratch)
+                let have = layout.ciphertextSize(plaintextSize: plainSize)
+                let growth = end > plainSize ? layout.ciphertextSize(plaintextSize: end) - have : 0
+                // Allocating means later writes there cannot fail for space: the growth is
+                // reserved first, then runs inside the file get theirs (all given back if the
+                // disk runs out), then the file grows, by hole runs over reserved space.
+                try fd.reserve(offset: have, length: growth)
+                if holes, !zeroing, !keepSize, offset < plainSize {
+                    do {
+                        try allocateRuns(in: (offset / layout.blockSize)..<((min(end, plainSize) - 1) / layout.blockSize + 1),
+                                         cipher: cipher, gcm: scratch.gcm)
+                    } catch {
+                        fd.releaseReserved(offset: have, length: growth)
+                        throw error
+                    }
                 }
+                if growth > 0, !keepSize { try grow(to: end, reserving: true, cipher: cipher, scratch: scratch) }
             }
         }
     }
@@ -435,9 +442,19 @@ public final class EncryptedFile: @unchecked Sendable {
         let runStart = oldSize % B == 0 ? oldSize / B : oldSize / B + 1
         let newFinal = newSize / B
         guard runStart < newFinal else { return false }
+        // The new size goes first: past the filesystem's largest file that is EFBIG, with nothing
+        // written. Each chunk's marker then takes a filesystem block: refused at once when the
+        // disk cannot hold them all (a `truncate -s 900T` on tmpfs), the size put back.
+        try fd.truncate(to: layout.ciphertextSize(plaintextSize: newSize))
+        let chunks = (newFinal - 1) / HoleRun.chunkBlocks - runStart / HoleRun.chunkBlocks + 1
+        do {
+            try fd.ensureFree(chunks * Self.filesystemBlock)
+        } catch {
+            try? fd.truncate(to: layout.ciphertextSize(plaintextSize: oldSize))
+            throw error
+        }
         do {
             if oldSize % B != 0 { try fillZeros(upTo: runStart * B, cipher: cipher, scratch: scratch) }
-            try fd.truncate(to: layout.ciphertextSize(plaintextSize: newSize))
             try fd.writeAll(UnsafeRawBufferPointer(rebasing: Self.zeros[0..<AESGCM.overhead]), at: layout.cipherOffset(ofBlock: runStart))
             var a = runStart
             while a < newFinal {
@@ -453,6 +470,9 @@ public final class EncryptedFile: @unchecked Sendable {
         }
         return true
     }
+
+    /// What one marker costs on disk, at most (ext4's and most filesystems' block).
+    static let filesystemBlock = 4096
 
     /// Seals block `index` as the final block holding `length` zeros, and writes it.
     private func sealFinalBlock(_ index: Int, length: Int, cipher: BlockCipher, scratch: CodecScratch) throws {

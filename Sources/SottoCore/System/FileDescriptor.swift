@@ -163,6 +163,26 @@ public struct FileDescriptor: Sendable {
         _ = futimens(rawValue, &times)
     }
 
+    /// Gives `length` bytes from `offset`, inside the file, disk space (fallocate mode 0): holes
+    /// there are allocated and still read as zeros. False where the filesystem cannot.
+    public func allocate(offset: Int, length: Int) throws(Errno) -> Bool {
+        guard length > 0 else { return true }
+        do {
+            try retryingSyscall { sotto_fallocate(rawValue, 0, Int64(offset), Int64(length)) }
+        } catch where error.rawValue == EOPNOTSUPP {
+            return false
+        }
+        return true
+    }
+
+    /// Whether the filesystem has `bytes` free (for what cannot be reserved ahead).
+    public func ensureFree(_ bytes: Int) throws(Errno) {
+        var fs = statvfs()
+        try retryingSyscall { fstatvfs(rawValue, &fs) }
+        let free = Int(fs.f_bavail).multipliedReportingOverflow(by: Int(fs.f_frsize))
+        if !free.overflow && free.partialValue < bytes { throw Errno(ENOSPC) }
+    }
+
     /// Frees the disk space of `length` bytes from `offset` (they read as zeros after), size
     /// unchanged. Best effort: a filesystem that cannot punch (EOPNOTSUPP) gets the zeros written.
     public func punchHole(offset: Int, length: Int) throws(Errno) {
