@@ -128,7 +128,7 @@ complete -c 'sotto' -n '__sotto_should_offer_completions_for_flags_or_options "s
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'init' -d 'Create a vault in a new or empty directory.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'passwd' -d 'Change the vault password (rewraps the master key; no data is re-encrypted).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'info' -d 'Show a vault\'s format and key slots (no password needed, no secrets shown).'
-complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'upgrade' -d 'Bring a vault to format v5 (from v1: files open by name without listing their folder; from v3: key slot labels).'
+complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'upgrade' -d 'Bring a vault to format v7 (from v1: files open by name without listing their folder; from v3: key slot labels; from v5: sparse files).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'mount' -d 'Show the vault, decrypted, as an ordinary folder (FUSE).'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'unmount' -d 'Unmount a mounted vault; open data is already on disk.'
 complete -c 'sotto' -n '__sotto_should_offer_completions_for_positional "sotto" -eq 1' -fa 'status' -d 'Show your mounted vaults.'

@@ -53,7 +53,7 @@ _sotto() {
             'init:Create a vault in a new or empty directory.'
             'passwd:Change the vault password (rewraps the master key; no data is re-encrypted).'
             'info:Show a vault'\''s format and key slots (no password needed, no secrets shown).'
-            'upgrade:Bring a vault to format v5 (from v1: files open by name without listing their folder; from v3: key slot labels).'
+            'upgrade:Bring a vault to format v7 (from v1: files open by name without listing their folder; from v3: key slot labels; from v5: sparse files).'
             'mount:Show the vault, decrypted, as an ordinary folder (FUSE).'
             'unmount:Unmount a mounted vault; open data is already on disk.'
             'status:Show your mounted vaults.'
