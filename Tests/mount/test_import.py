@@ -21,6 +21,15 @@ def tree(root):
     return out
 
 
+def stopped(pid):
+    """Whether the process is stopped (state T in /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except FileNotFoundError:
+        return False
+
+
 def temporaries(vault_dir):
     return [os.path.join(d, n) for d, _, files in os.walk(vault_dir) for n in files if n.startswith("sotto.tmp.")]
 
@@ -60,15 +69,21 @@ def test_an_interrupted_import_leaves_nothing_partial_and_a_rerun_finishes_it(fr
         f.truncate(512 << 20)
         f.seek(100 << 20)
         f.write(os.urandom(4096))
+    # The debug build stops itself (SIGSTOP) after the large file's first batch: Ctrl-C lands in
+    # the middle of it for certain. (Polling for the temporary file raced the import, which can
+    # write 512 MiB between two polls of a busy test runner, and once did.)
     p = subprocess.Popen([SOTTO, "import", fresh.dir, src, "--password-file", fresh.pwfile],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SOTTO_TEST_IMPORT_PAUSE": "1"},
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
-        while not temporaries(fresh.dir) and p.poll() is None and time.monotonic() < deadline:
+        while p.poll() is None and not stopped(p.pid) and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert temporaries(fresh.dir), "the large file was never seen being written"
+        assert stopped(p.pid), "the import never reached the middle of the large file"
+        assert temporaries(fresh.dir), "the large file was not being written"
         p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGCONT)
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:

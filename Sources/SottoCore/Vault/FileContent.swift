@@ -69,9 +69,24 @@ public enum FileContent {
             offset += out
             total += got
             if atEnd { break }
+            #if DEBUG
+            Self.pauseForTestOnce()
+            #endif
         }
         return total
     }
+
+    #if DEBUG
+    /// Tests: an import stopped (SIGSTOP) in the middle of its first file larger than a batch,
+    /// so a test can interrupt it there for certain instead of racing it. SOTTO_TEST_IMPORT_PAUSE=1.
+    /// Debug builds only (Rekey.swift says why a test hook here is not an `@_spi(Testing)` API).
+    nonisolated(unsafe) private static var pausedForTest = false
+    private static func pauseForTestOnce() {
+        guard !pausedForTest, getenv("SOTTO_TEST_IMPORT_PAUSE") != nil else { return }
+        pausedForTest = true
+        raise(SIGSTOP)
+    }
+    #endif
 
     /// Decrypts a backing file, handing each authenticated block's plaintext to `sink` in order.
     /// Nothing of a block reaches `sink` before it authenticates; an invalid size is caught before
