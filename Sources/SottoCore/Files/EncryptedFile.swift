@@ -287,15 +287,20 @@ public final class EncryptedFile: @unchecked Sendable {
         guard data.count > 0 else { return }
         guard offset >= 0 else { throw Errno.invalid }
         guard offset <= layout.maxPlaintextSize - data.count else { throw Errno(EFBIG) }
+        try change { cipher, scratch in
+            if offset > plainSize { try grow(to: offset, cipher: cipher, scratch: scratch) }
+            try writeRange(data, at: offset, cipher: cipher, scratch: scratch)
+        }
+    }
+
+    /// Every change runs here: under the write lock, refused if another program changed the file
+    /// (shared mounts), with the runs found by reads forgotten and the file's new state noted.
+    private func change(_ body: (BlockCipher, CodecScratch) throws -> Void) throws {
         try lock.withWriteLock {
             try checkUnchanged()
             defer { try? noteOwnChange() }
             forgetRuns()
-            try codecs.with { scratch in
-                let cipher = try headerLocked(scratch.gcm)
-                if offset > plainSize { try grow(to: offset, cipher: cipher, scratch: scratch) }
-                try writeRange(data, at: offset, cipher: cipher, scratch: scratch)
-            }
+            try codecs.with { scratch in try body(try headerLocked(scratch.gcm), scratch) }
         }
     }
 
@@ -303,17 +308,11 @@ public final class EncryptedFile: @unchecked Sendable {
     public func truncate(to newSize: Int) throws {
         guard writable else { throw Errno(EBADF) }
         guard newSize >= 0 else { throw Errno.invalid }
-        try lock.withWriteLock {
-            try checkUnchanged()
-            defer { try? noteOwnChange() }
-            forgetRuns()
-            try codecs.with { scratch in
-                let cipher = try headerLocked(scratch.gcm)
-                if newSize > plainSize {
-                    try grow(to: newSize, cipher: cipher, scratch: scratch)
-                } else if newSize < plainSize {
-                    try shrink(to: newSize, cipher: cipher, scratch: scratch)
-                }
+        try change { cipher, scratch in
+            if newSize > plainSize {
+                try grow(to: newSize, cipher: cipher, scratch: scratch)
+            } else if newSize < plainSize {
+                try shrink(to: newSize, cipher: cipher, scratch: scratch)
             }
         }
     }
@@ -329,31 +328,25 @@ public final class EncryptedFile: @unchecked Sendable {
         guard offset >= 0, length > 0 else { throw Errno.invalid }
         guard offset <= layout.maxPlaintextSize - length else { throw Errno(EFBIG) }
         let end = offset + length
-        try lock.withWriteLock {
-            try checkUnchanged()
+        try change { cipher, scratch in
             guard zeroing || end > plainSize || (holes && !keepSize) else { return }
-            defer { try? noteOwnChange() }
-            forgetRuns()
-            try codecs.with { scratch in
-                let cipher = try headerLocked(scratch.gcm)
-                if zeroing, offset < plainSize { try zero(offset..<min(end, plainSize), cipher: cipher, scratch: scratch) }
-                let have = layout.ciphertextSize(plaintextSize: plainSize)
-                let growth = end > plainSize ? layout.ciphertextSize(plaintextSize: end) - have : 0
-                // Allocating means later writes there cannot fail for space: the growth is
-                // reserved first, then runs inside the file get theirs (all given back if the
-                // disk runs out), then the file grows, by hole runs over reserved space.
-                try fd.reserve(offset: have, length: growth)
-                if holes, !zeroing, !keepSize, offset < plainSize {
-                    do {
-                        try allocateRuns(in: (offset / layout.blockSize)..<((min(end, plainSize) - 1) / layout.blockSize + 1),
-                                         cipher: cipher, gcm: scratch.gcm)
-                    } catch {
-                        fd.releaseReserved(offset: have, length: growth)
-                        throw error
-                    }
+            if zeroing, offset < plainSize { try zero(offset..<min(end, plainSize), cipher: cipher, scratch: scratch) }
+            let have = layout.ciphertextSize(plaintextSize: plainSize)
+            let growth = end > plainSize ? layout.ciphertextSize(plaintextSize: end) - have : 0
+            // Allocating means later writes there cannot fail for space: the growth is reserved
+            // first, then runs inside the file get theirs (all given back if the disk runs out),
+            // then the file grows, by hole runs over reserved space.
+            try fd.reserve(offset: have, length: growth)
+            if holes, !zeroing, !keepSize, offset < plainSize {
+                do {
+                    try allocateRuns(in: (offset / layout.blockSize)..<((min(end, plainSize) - 1) / layout.blockSize + 1),
+                                     cipher: cipher, gcm: scratch.gcm)
+                } catch {
+                    fd.releaseReserved(offset: have, length: growth)
+                    throw error
                 }
-                if growth > 0, !keepSize { try grow(to: end, reserving: true, cipher: cipher, scratch: scratch) }
             }
+            if growth > 0, !keepSize { try grow(to: end, reserving: true, cipher: cipher, scratch: scratch) }
         }
     }
 
@@ -365,16 +358,10 @@ public final class EncryptedFile: @unchecked Sendable {
         guard writable else { throw Errno(EBADF) }
         guard offset >= 0, length > 0 else { throw Errno.invalid }
         guard holes else { throw Errno(EOPNOTSUPP) }
-        try lock.withWriteLock {
-            try checkUnchanged()
-            defer { try? noteOwnChange() }
-            forgetRuns()
-            try codecs.with { scratch in
-                let cipher = try headerLocked(scratch.gcm)
-                let end = offset > plainSize - length ? plainSize : offset + length
-                guard offset < end else { return }
-                try zero(offset..<end, cipher: cipher, scratch: scratch)
-            }
+        try change { cipher, scratch in
+            let end = offset > plainSize - length ? plainSize : offset + length
+            guard offset < end else { return }
+            try zero(offset..<end, cipher: cipher, scratch: scratch)
         }
     }
 
