@@ -19,7 +19,7 @@ extension Mount {
                 return
             }
             handle(req) { m in
-                guard var value = try m.withRegularFile(ino, { try $0.extendedAttribute(n) }) else { throw Errno(ENODATA) }
+                guard var value = try m.readingAttributes(ino, { try $0.extendedAttribute(n) }) else { throw Errno(ENODATA) }
                 defer { wipe(&value) }  // plaintext
                 try Mount.replyXattr(req, value, room: size)
             }
@@ -46,7 +46,7 @@ extension Mount {
         }
         ops.listxattr = { req, ino, size in
             handle(req) { m in
-                var names = try m.withRegularFile(ino) { try $0.extendedAttributeNames() } ?? []
+                var names = try m.readingAttributes(ino) { try $0.extendedAttributeNames() } ?? []
                 // trusted.* is for root only; the kernel checks reads and writes, not listings.
                 if fuse_req_ctx(req)?.pointee.uid != 0 {
                     names.removeAll { $0.starts(with: Array("trusted.".utf8)) }
@@ -65,6 +65,21 @@ extension Mount {
         let file = try files.open(path, write: false)
         defer { files.release(file) }
         return try body(file)
+    }
+
+    /// `withRegularFile` for reading attributes: nil also when a file nobody has open holds none
+    /// of ours, found without opening it as an encrypted file (ExtendedAttributes.anyStored).
+    func readingAttributes<R>(_ ino: UInt64, _ body: (EncryptedFile) throws -> R) throws -> R? {
+        if let open = inodes.openFile(ino) { return try body(open) }
+        let path = try inodes.path(ino)
+        guard EntryKind(mode: try vault.tree.lstat(path).st_mode) == .file else { return nil }
+        let stored: Bool
+        do {
+            let backing = try vault.tree.openFile(path, flags: O_RDONLY)
+            defer { backing.close() }
+            stored = try ExtendedAttributes.anyStored(in: backing)
+        }
+        return stored ? try withRegularFile(ino, body) : nil
     }
 
     /// getxattr/listxattr's two-step protocol: with no room the caller asks for the size.

@@ -110,7 +110,7 @@ extension BlockCipher {
                                  ciphertext: UnsafeRawBufferPointer(start: nil, count: 0),
                                  tag: UnsafeRawBufferPointer(rebasing: marker[(n + 8)..<HoleRun.markerSize]),
                                  plaintext: UnsafeMutableRawBufferPointer(start: nil, count: 0))
-            }
+                }
             }
         } catch CryptoError.authenticationFailed {
             return nil

@@ -79,20 +79,29 @@ extension EncryptedFile {
         }
     }
 
-    /// The runs among `blocks` that the backing file stores as a hole (found through its own
-    /// holes, as `seek` does); a run stored as zeros already has its disk space.
+    /// The run holding block `from`, else the first after it that the backing file stores as a
+    /// hole, up to block `before`: data is stepped over with the backing file's SEEK_HOLE, so a
+    /// run stored as zeros (by a copy) is passed over as data.
+    func nextSparseRun(from: Int, before end: Int, finalIndex: Int, cipher: BlockCipher, gcm: AESGCM) throws -> ClosedRange<Int>? {
+        var i = from
+        while i < end {
+            if let run = try runContaining(i, finalIndex: finalIndex, cipher: cipher, gcm: gcm) { return run }
+            let hole = lseek(fd.rawValue, off_t(layout.cipherOffset(ofBlock: i + 1)), FileDescriptor.seekHole)
+            guard hole >= 0 else { return nil }  // POSIX lets a hole be reported as data
+            i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+        }
+        return nil
+    }
+
+    /// The runs among `blocks` that the backing file stores as a hole; a run stored as zeros
+    /// already has its disk space.
     func sparseRuns(in blocks: Range<Int>, cipher: BlockCipher, gcm: AESGCM) throws -> [ClosedRange<Int>] {
         var runs: [ClosedRange<Int>] = []
+        let finalIndex = plainSize / layout.blockSize
         var i = blocks.lowerBound
-        while i < blocks.upperBound {
-            if let run = try runContaining(i, cipher: cipher, gcm: gcm) {
-                runs.append(run)
-                i = run.upperBound + 1
-                continue
-            }
-            let hole = lseek(fd.rawValue, off_t(layout.cipherOffset(ofBlock: i + 1)), FileDescriptor.seekHole)
-            guard hole >= 0 else { break }
-            i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+        while let run = try nextSparseRun(from: i, before: blocks.upperBound, finalIndex: finalIndex, cipher: cipher, gcm: gcm) {
+            runs.append(run)
+            i = run.upperBound + 1
         }
         return runs
     }
@@ -136,14 +145,8 @@ extension EncryptedFile {
                         }
                         i = run.upperBound + 1
                     } else {
-                        if let run = try runContaining(i, finalIndex: finalIndex, cipher: cipher, gcm: scratch.gcm) {
-                            return max(offset, run.lowerBound * B)
-                        }
-                        // The next stretch the backing file holds no data in, if any.
-                        let from = layout.cipherOffset(ofBlock: i + 1)
-                        let hole = lseek(fd.rawValue, off_t(from), FileDescriptor.seekHole)
-                        guard hole >= 0 else { return size }
-                        i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+                        let run = try nextSparseRun(from: i, before: finalIndex, finalIndex: finalIndex, cipher: cipher, gcm: scratch.gcm)
+                        return run.map { max(offset, $0.lowerBound * B) } ?? size
                     }
                 }
                 // The final block is data (when it holds any bytes); past it, the end's hole.

@@ -46,6 +46,13 @@ public struct ExtendedAttributes {
 
     public static func isKept(_ name: [UInt8]) -> Bool { keptNamespaces.contains { name.starts(with: $0) } }
 
+    /// Whether backing file `fd` holds any attribute of ours. Asked before a file nobody has open
+    /// is opened to read attributes: `ls -l` lists every entry's, most have none, and this costs
+    /// one flistxattr instead of reading the header and unwrapping the file key.
+    public static func anyStored(in fd: FileDescriptor) throws(Errno) -> Bool {
+        try fd.extendedAttributeNames().contains { $0.starts(with: storedPrefix) }
+    }
+
     /// The backing attribute's name for plaintext `name` (ERANGE if too long to store).
     public func storedName(_ name: [UInt8]) throws -> [UInt8] {
         guard !name.isEmpty, name.count <= Self.maxName else { throw Errno(ERANGE) }
