@@ -138,6 +138,27 @@ def test_a_value_moved_between_names_or_files_is_caught_and_a_foreign_name_left_
     assert os.getxattr(a, "user.one") == b"rewritten"
 
 
+def test_a_closed_file_with_none_of_ours_answers_from_the_backing_list_alone(vault):
+    # `ls -l` asks every entry; a closed file with no stored attribute is answered from the
+    # backing file's own list, without reading its header (Mount.readingAttributes). Proof: a
+    # file whose header is destroyed still answers "none", while its content stays an error.
+    f = vault.mnt / "plain.txt"
+    f.write_text("no attributes\n")
+    vault.unmount()
+    p = backing_file(vault, b"no attributes\n")
+    with open(p, "r+b") as b:
+        b.write(b"\xff" * 16)
+    os.setxattr(p, "user.other-program", b"not ours")
+    vault.mount()
+    assert os.listxattr(f) == []
+    with pytest.raises(OSError) as e:
+        os.getxattr(f, "user.other-program")
+    assert e.value.errno == errno.ENODATA
+    with pytest.raises(OSError) as e:
+        f.read_bytes()
+    assert e.value.errno == errno.EIO
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* needs CAP_SYS_ADMIN")
 def test_trusted_attributes_are_kept_encrypted(vault):
     f = vault.mnt / "t.txt"
