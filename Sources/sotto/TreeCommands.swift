@@ -295,7 +295,11 @@ struct Export: ParsableCommand {
             let fd = try io("create", display) { () throws(Errno) in try FileDescriptor.open(target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) }
             do {
                 defer { fd.close() }
-                try v.readFile(entry) { try fd.writeAll($0) }
+                // The vault's hole runs stay holes (a sparse target, as `cp --sparse=auto`);
+                // zeros stored as data stay data.
+                var at = 0
+                try v.readFile(entry, holes: { at += $0 }) { try fd.writeAll($0, at: at); at += $0.count }
+                try io("truncate", display) { () throws(Errno) in try fd.truncate(to: at) }  // a hole at the end
                 for (name, var value) in try v.extendedAttributes(of: entry) {
                     defer { wipe(&value) }  // plaintext
                     do { try fd.setExtendedAttribute(name, value, flags: 0) } catch {

@@ -101,3 +101,44 @@ def test_an_interrupted_import_leaves_nothing_partial_and_a_rerun_finishes_it(fr
             assert (fresh.mnt / "recordings" / n).read_bytes() == (src / n).read_bytes()
     subprocess.run(["cmp", src / "session.raw", fresh.mnt / "recordings" / "session.raw"], check=True)
     assert not temporaries(fresh.dir)
+
+
+def allocated(path):
+    """Bytes of disk under `path` (a file, or a folder's files)."""
+    if os.path.isfile(path):
+        return os.stat(path).st_blocks * 512
+    return sum(os.stat(os.path.join(d, n)).st_blocks * 512 for d, _, files in os.walk(path) for n in files)
+
+
+def test_a_sparse_file_is_imported_and_exported_with_its_holes(fresh, tmp_path):
+    """A disk image made with `truncate -s` (64 MiB, three small extents, one of them across a
+    16 MiB chunk edge) takes a few blocks in the vault, reads back the same through the mount with
+    its holes reported, and is exported sparse; zeros written as data stay data."""
+    src = tmp_path / "in"
+    src.mkdir()
+    size, chunk = 64 << 20, 16 << 20
+    extents = [(0, os.urandom(10_000)), (chunk - 100, os.urandom(300)), (3 * chunk + 5, os.urandom(20))]
+    with open(src / "disk.img", "wb") as f:
+        f.truncate(size)
+        for at, data in extents:
+            f.seek(at)
+            f.write(data)
+    (src / "zeros.bin").write_bytes(bytes(1 << 20))
+    expected = (src / "disk.img").read_bytes()
+    sotto("import", fresh.dir, src, "--password-file", fresh.pwfile)
+    assert allocated(fresh.dir) < (2 << 20) + 256 * 1024, allocated(fresh.dir)  # the dense zeros and a little
+    fresh.mount()
+    img = fresh.mnt / "in" / "disk.img"
+    assert img.read_bytes() == expected
+    with open(img, "rb") as f:
+        first_hole = os.lseek(f.fileno(), 0, os.SEEK_HOLE)
+        assert 10_000 <= first_hole < 64 * 1024, first_hole
+        assert os.lseek(f.fileno(), first_hole, os.SEEK_DATA) <= chunk - 100
+    fresh.unmount()
+    out = tmp_path / "out"
+    sotto("export", fresh.dir, "/in", out, "--password-file", fresh.pwfile)
+    assert (out / "disk.img").read_bytes() == expected
+    assert os.stat(out / "disk.img").st_size == size
+    assert allocated(out / "disk.img") < 1 << 20, allocated(out / "disk.img")
+    assert (out / "zeros.bin").read_bytes() == bytes(1 << 20)
+    assert allocated(out / "zeros.bin") >= 1 << 20

@@ -94,6 +94,29 @@ extension BlockCipher {
         }
     }
 
+    /// Seals the marker of run [start, end] with a fresh nonce and writes it at the start of
+    /// block `end` in backing file `fd`; the rest of that block and the run's other blocks are
+    /// left as they are (zeros: holes, or zeroed by the caller).
+    public func writeHoleMarker(start: Int, end: Int, to fd: FileDescriptor, gcm: AESGCM) throws {
+        var marker = [UInt8](repeating: 0, count: HoleRun.markerSize)
+        try marker.withUnsafeMutableBytes { m in
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: m[0..<AESGCM.nonceSize]))
+            try sealHoleMarker(start: start, end: end, into: m, gcm: gcm)
+        }
+        try fd.writeAll(marker, at: layout.cipherOffset(ofBlock: end))
+    }
+
+    /// Makes whole blocks `blocks` (none final) of a backing file a hole by writing, per chunk,
+    /// the marker of the run that covers its part: what an import writes for a source's hole.
+    public func writeHoleRuns(_ blocks: Range<Int>, to fd: FileDescriptor, gcm: AESGCM) throws {
+        var start = blocks.lowerBound
+        while start < blocks.upperBound {
+            let end = min(HoleRun.chunk(of: start).upperBound, blocks.upperBound) - 1
+            try writeHoleMarker(start: start, end: end, to: fd, gcm: gcm)
+            start = end + 1
+        }
+    }
+
     /// The start of the run whose marker is in block `end`, if `marker` (its first
     /// `HoleRun.markerSize` bytes) is one this file sealed there; nil otherwise.
     public func openHoleMarker(at end: Int, _ marker: UnsafeRawBufferPointer, gcm: AESGCM) throws -> Int? {

@@ -37,12 +37,7 @@ extension EncryptedFile {
 
     /// Writes the marker of run [start, end] into block `end`, whose bytes past the marker are zeros.
     func writeMarker(start: Int, end: Int, cipher: BlockCipher, gcm: AESGCM) throws {
-        var marker = [UInt8](repeating: 0, count: HoleRun.markerSize)
-        try marker.withUnsafeMutableBytes { m in
-            try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: m[0..<AESGCM.nonceSize]))
-            try cipher.sealHoleMarker(start: start, end: end, into: m, gcm: gcm)
-        }
-        try fd.writeAll(marker, at: layout.cipherOffset(ofBlock: end))
+        try cipher.writeHoleMarker(start: start, end: end, to: fd, gcm: gcm)
     }
 
     /// Before blocks `first...last` (all existing, none final) are written as data: a run they cut

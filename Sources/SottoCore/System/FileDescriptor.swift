@@ -211,6 +211,18 @@ public struct FileDescriptor: Sendable {
         }
     }
 
+    /// Where the next hole at or after `offset` starts (`lseek(SEEK_HOLE)`): the end of the file
+    /// when no hole comes before it (so too where the filesystem keeps no holes); nil at or past
+    /// the end. Moves the file position: for files read with `read(into:at:)`.
+    public func nextHole(from offset: Int) throws(Errno) -> Int? {
+        let r = lseek(rawValue, off_t(offset), Self.seekHole)
+        if r >= 0 { return Int(r) }
+        switch errno {
+        case ENXIO, EINVAL, EOPNOTSUPP: return nil
+        default: throw Errno(errno)
+        }
+    }
+
     /// lseek(2) whences (Linux ABI; Glibc's macros need _GNU_SOURCE).
     public static let seekData: Int32 = 3, seekHole: Int32 = 4
     /// fallocate(2) modes (Linux ABI, linux/falloc.h).

@@ -31,9 +31,14 @@ public enum FileContent {
 
     /// Encrypts everything `source` yields into `dest` (an empty backing file); returns the
     /// plaintext byte count. `shouldStop` is asked between batches.
+    ///
+    /// `holes`: the vault allows hole runs (format 7 on). Whole blocks inside a hole of a regular
+    /// source file (SEEK_HOLE/SEEK_DATA) are then not read or encrypted: each chunk of them gets a
+    /// run's marker, the rest stays a hole in `dest`. Zeros the source stored as data stay data,
+    /// and the final block is always written.
     @discardableResult
     public static func encrypt(from source: FileDescriptor, to dest: FileDescriptor, keys: VaultKeys,
-                               layout: ContentLayout, shouldStop: () -> Bool = { false }) throws -> Int {
+                               layout: ContentLayout, holes: Bool = false, shouldStop: () -> Bool = { false }) throws -> Int {
         let gcm = try AESGCM()
         let (header, headerBytes) = try FileHeader.create(wrapKey: keys.fileKeyWrap, gcm: gcm)
         try dest.writeAll(headerBytes, at: 0)
@@ -46,11 +51,27 @@ public enum FileContent {
             // Plaintext passed through these buffers: wipe before freeing.
             memsetZero(plain, plain.count); plain.deallocate(); sealed.deallocate(); nonces.deallocate()
         }
+        // A sparse source is read at offsets (finding holes moves the file position).
+        let sparse = try holes && EntryKind(mode: source.stat().st_mode) == .file
+        var hole = 0..<0  // the next whole blocks inside a source hole (none left: Int.max..<Int.max)
         var index = 0, offset = FileHeader.size, total = 0
         while true {
             if shouldStop() { throw Stopped() }
-            let got = try source.read(into: plain)
-            let atEnd = got < plain.count
+            var want = plain.count
+            if sparse {
+                if index >= hole.upperBound { hole = try nextHoleBlocks(in: source, from: index, blockSize: B) }
+                if hole.lowerBound == index {
+                    try cipher.writeHoleRuns(hole, to: dest, gcm: gcm)
+                    index = hole.upperBound
+                    offset = layout.cipherOffset(ofBlock: index)
+                    total += hole.count * B
+                    continue
+                }
+                // Stop the batch where the hole starts.
+                if hole.lowerBound - index < blocksPerBatch { want = (hole.lowerBound - index) * B }
+            }
+            let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<want]), at: sparse ? index * B : nil)
+            let atEnd = got < want
             // Full blocks are never last; at the end, the remainder (possibly empty) is.
             let blocks = atEnd ? got / B + 1 : got / B
             try SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: nonces[0..<(n * blocks)]))
@@ -74,6 +95,24 @@ public enum FileContent {
             #endif
         }
         return total
+    }
+
+    /// The whole blocks, from block `first` on, inside the next hole of `source` that holds any:
+    /// `Int.max..<Int.max` when none is left (or the filesystem keeps no holes). The block the
+    /// source's end falls in is never one of them, so the final block is always read.
+    static func nextHoleBlocks(in source: FileDescriptor, from first: Int, blockSize B: Int) throws(Errno) -> Range<Int> {
+        let none = Int.max..<Int.max
+        var at = first * B
+        while true {
+            guard let start = try source.nextHole(from: at) else { return none }
+            let size = Int(try source.stat().st_size)
+            guard start < size else { return none }  // the end of the file, not a hole
+            let end = try source.nextData(from: start) ?? size
+            guard end > start else { return none }  // no hole reporting after all
+            let firstWhole = (start + B - 1) / B, endWhole = min(end, size) / B
+            if firstWhole < endWhole { return firstWhole..<endWhole }
+            at = end
+        }
     }
 
     #if DEBUG
@@ -103,8 +142,10 @@ public enum FileContent {
     }
 
     /// `holes`: the vault allows hole runs (format 7 on), so a whole block that does not open as
-    /// data may read as zeros (HoleRunFinder).
+    /// data may read as zeros (HoleRunFinder). A run's blocks go to `holeSink` as a byte count
+    /// (after the data before them has gone to `sink`) where one is given, else to `sink` as zeros.
     public static func decrypt(_ fd: FileDescriptor, keys: VaultKeys, layout: ContentLayout, holes: Bool,
+                               holeSink: ((Int) throws -> Void)? = nil,
                                sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let size = Int(try fd.stat().st_size)
         guard let plainSize = layout.plaintextSize(ciphertextSize: size) else { throw DecodeError.invalidSize(ciphertextSize: size) }
@@ -131,23 +172,32 @@ public enum FileContent {
                 let len = min(CB, want - start)
                 let i = index + b
                 let block = UnsafeRawBufferPointer(rebasing: stored[start..<(start + len)])
-                do {
-                    produced += try cipher.open(index: i, last: i == count - 1, stored: block,
-                                                into: UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), gcm: gcm)
-                } catch CryptoError.authenticationFailed {
-                    if holes {
-                        if run.map({ !HoleRun.stillFits(block, at: i, in: $0) }) ?? true {
+                // A block of the run just found, still stored as it was then, needs no second try.
+                var inRun = holes && run.map({ HoleRun.stillFits(block, at: i, in: $0) }) == true
+                if !inRun {
+                    do {
+                        produced += try cipher.open(index: i, last: i == count - 1, stored: block,
+                                                    into: UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), gcm: gcm)
+                        continue
+                    } catch CryptoError.authenticationFailed {
+                        if holes {
                             run = try finder.run(containing: i, stored: block, finalIndex: count - 1, gcm: gcm)
-                        }
-                        if run?.contains(i) == true {
-                            memsetZero(UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), B)
-                            produced += B
-                            continue
+                            inRun = run?.contains(i) == true
                         }
                     }
+                }
+                guard inRun else {
                     // Hand over what authenticated before this block, then fail.
                     if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }
                     throw DecodeError.block(index: i, count: count)
+                }
+                if let holeSink {
+                    if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }
+                    produced = 0
+                    try holeSink(B)
+                } else {
+                    memsetZero(UnsafeMutableRawBufferPointer(rebasing: plain[produced...]), B)
+                    produced += B
                 }
             }
             if produced > 0 { try sink(UnsafeRawBufferPointer(rebasing: plain[0..<produced])) }

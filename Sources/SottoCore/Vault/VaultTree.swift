@@ -186,15 +186,17 @@ extension Vault {
 
     // MARK: Reading
 
-    /// Streams a file's plaintext to `sink`; only authenticated bytes are handed over.
-    public func readFile(_ entry: VaultEntry, to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Streams a file's plaintext to `sink`; only authenticated bytes are handed over. With
+    /// `holes`, the blocks of its hole runs go there as byte counts instead of zeros to `sink`.
+    public func readFile(_ entry: VaultEntry, holes holeSink: ((Int) throws -> Void)? = nil,
+                         to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard entry.kind == .file else {
             throw SottoError.invalidArgument("'\(entry.plainPath)' is not a regular file")
         }
         let fd = try io("open", entry.backingPath) { () throws(Errno) in try tree.openFile(entry.backingPath, flags: O_RDONLY) }
         defer { fd.close() }
         do {
-            try FileContent.decrypt(fd, keys: keys, layout: layout, holes: config.allowsHoles, sink: sink)
+            try FileContent.decrypt(fd, keys: keys, layout: layout, holes: config.allowsHoles, holeSink: holeSink, sink: sink)
         } catch let e as FileContent.DecodeError {
             throw SottoError.integrity(path: entry.plainPath, backingPath: entry.backingPath, detail: e.description)
         } catch let e as Errno {
@@ -311,7 +313,8 @@ extension Vault {
             do {
                 defer { fd.close() }
                 do {
-                    try FileContent.encrypt(from: source, to: fd, keys: keys, layout: layout, shouldStop: shouldStop)
+                    try FileContent.encrypt(from: source, to: fd, keys: keys, layout: layout, holes: config.allowsHoles,
+                                            shouldStop: shouldStop)
                 } catch let e as Errno {
                     throw SottoError.io(operation: "write", path: tmp, errno: e)
                 }
