@@ -81,9 +81,9 @@ extension EncryptedFile {
         var i = from
         while i < end {
             if let run = try runContaining(i, finalIndex: finalIndex, cipher: cipher, gcm: gcm) { return run }
-            let hole = lseek(fd.rawValue, off_t(layout.cipherOffset(ofBlock: i + 1)), FileDescriptor.seekHole)
-            guard hole >= 0 else { return nil }  // POSIX lets a hole be reported as data
-            i = max(i + 1, (Int(hole) - FileHeader.size) / layout.cipherBlockSize)
+            // nil: no hole reported (POSIX lets a hole be reported as data); an I/O error throws.
+            guard let hole = try fd.nextHole(from: layout.cipherOffset(ofBlock: i + 1)) else { return nil }
+            i = max(i + 1, (hole - FileHeader.size) / layout.cipherBlockSize)
         }
         return nil
     }
